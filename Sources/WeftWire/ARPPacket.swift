@@ -60,8 +60,10 @@ public struct ARPPacket: Hashable, Sendable {
   }
 
   /// A who-has request for `targetIP`.
-  public static func request(senderMAC: MACAddress, senderIP: IPv4Address, targetIP: IPv4Address) -> ARPPacket {
-    ARPPacket(operation: .request, senderMAC: senderMAC, senderIP: senderIP, targetMAC: .zero, targetIP: targetIP)
+  public static func request(senderMAC: MACAddress, senderIP: IPv4Address, targetIP: IPv4Address) -> ARPPacket
+  {
+    ARPPacket(
+      operation: .request, senderMAC: senderMAC, senderIP: senderIP, targetMAC: .zero, targetIP: targetIP)
   }
 
   /// The reply to `request` announcing that `request.targetIP` is at `mac`.

@@ -4,7 +4,9 @@ import NIOCore
 public enum FlowKey: Hashable, Sendable {
   /// An IP flow. Ports are zero unless the protocol is TCP, UDP or SCTP and the packet is not
   /// a fragment (so every fragment of a datagram maps alike).
-  case ip(source: IPAddress, destination: IPAddress, protocol: IPProtocol, sourcePort: UInt16, destinationPort: UInt16)
+  case ip(
+    source: IPAddress, destination: IPAddress, protocol: IPProtocol, sourcePort: UInt16,
+    destinationPort: UInt16)
   /// A non-IP (or undecodable IP) frame: its MAC addresses and EtherType.
   case link(source: MACAddress, destination: MACAddress, etherType: EtherType)
 
@@ -35,7 +37,8 @@ public enum FlowKey: Hashable, Sendable {
       }
     }
     self = .ip(
-      source: ip.source, destination: ip.destination, protocol: proto, sourcePort: sport, destinationPort: dport)
+      source: ip.source, destination: ip.destination, protocol: proto, sourcePort: sport,
+      destinationPort: dport)
   }
 
   /// A deterministic 64-bit hash of the key (stable across processes and runs, unlike

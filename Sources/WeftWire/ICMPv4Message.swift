@@ -59,12 +59,15 @@ public struct ICMPv4Message: Hashable, Sendable {
 
   /// True for error messages (which must never trigger another error).
   public var isError: Bool {
-    [Self.destinationUnreachable, Self.redirect, Self.timeExceeded, Self.parameterProblem, 4].contains(self.type)
+    [Self.destinationUnreachable, Self.redirect, Self.timeExceeded, Self.parameterProblem, 4].contains(
+      self.type)
   }
 
   /// The next-hop MTU of a "fragmentation needed" message (RFC 1191), else `nil`.
   public var nextHopMTU: UInt16? {
-    guard self.type == Self.destinationUnreachable, self.code == Self.codeFragmentationNeeded else { return nil }
+    guard self.type == Self.destinationUnreachable, self.code == Self.codeFragmentationNeeded else {
+      return nil
+    }
     return UInt16(truncatingIfNeeded: self.restOfHeader)
   }
 
@@ -122,6 +125,7 @@ public struct ICMPv4Message: Hashable, Sendable {
       throw WireError(.unsupported, layer: "icmp", "no ICMP error about an ICMP error")
     }
     let message = Self.fragmentationNeeded(quoting: offending, nextHopMTU: nextHopMTU)
-    return IPv4Packet(source: source, destination: original.source, protocol: .icmp, payload: message.bytes, ttl: ttl)
+    return IPv4Packet(
+      source: source, destination: original.source, protocol: .icmp, payload: message.bytes, ttl: ttl)
   }
 }

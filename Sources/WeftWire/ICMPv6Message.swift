@@ -67,7 +67,8 @@ public struct ICMPv6Message: Hashable, Sendable {
 
   private func sum(source: IPv6Address, destination: IPv6Address, checksum: UInt16) -> Checksum {
     var c = Checksum()
-    c.addPseudoHeader(source: .v6(source), destination: .v6(destination), protocol: .icmpv6, length: self.length)
+    c.addPseudoHeader(
+      source: .v6(source), destination: .v6(destination), protocol: .icmpv6, length: self.length)
     c.add(UInt16(self.type) << 8 | UInt16(self.code))
     c.add(checksum)
     c.add(self.body)

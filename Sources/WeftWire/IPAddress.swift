@@ -34,6 +34,7 @@ public struct IPv4Address: Hashable, Sendable, Comparable, CustomStringConvertib
   /// Dotted-quad form.
   public var description: String { octets.map(String.init).joined(separator: ".") }
 
+  /// Numeric order.
   public static func < (l: IPv4Address, r: IPv4Address) -> Bool { l.value < r.value }
 }
 
@@ -139,6 +140,7 @@ public struct IPv6Address: Hashable, Sendable, Comparable, CustomStringConvertib
     return hex(0..<bestStart) + "::" + hex((bestStart + bestLen)..<8)
   }
 
+  /// Numeric order.
   public static func < (l: IPv6Address, r: IPv6Address) -> Bool {
     (l.high, l.low) < (r.high, r.low)
   }

@@ -72,7 +72,8 @@ public struct IPv4Packet: Hashable, Sendable {
     self.typeOfService = try r.u8("type of service")
     let totalLength = Int(try r.u16("total length"))
     guard totalLength >= headerLength else {
-      throw WireError(.badLength, layer: "ipv4", "total length \(totalLength) below header length \(headerLength)")
+      throw WireError(
+        .badLength, layer: "ipv4", "total length \(totalLength) below header length \(headerLength)")
     }
     guard totalLength <= buffer.readableBytes else {
       throw WireError(
@@ -94,7 +95,8 @@ public struct IPv4Packet: Hashable, Sendable {
       var c = Checksum()
       c.add(buffer.getSlice(at: buffer.readerIndex, length: headerLength) ?? ByteBuffer())
       guard c.value == 0 else {
-        throw WireError(.badChecksum, layer: "ipv4", "header checksum \(hex16(self.headerChecksum)) does not verify")
+        throw WireError(
+          .badChecksum, layer: "ipv4", "header checksum \(hex16(self.headerChecksum)) does not verify")
       }
     }
   }

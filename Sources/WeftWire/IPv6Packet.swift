@@ -64,7 +64,8 @@ public struct IPv6Packet: Hashable, Sendable {
       throw WireError(.unsupported, layer: "ipv6", "jumbogram (payload length 0 with hop-by-hop)")
     }
     guard payloadLength <= r.remaining else {
-      throw WireError(.truncated, layer: "ipv6", "payload length \(payloadLength), \(r.remaining) bytes available")
+      throw WireError(
+        .truncated, layer: "ipv6", "payload length \(payloadLength), \(r.remaining) bytes available")
     }
     var p = WireReader(try r.slice("payload", length: payloadLength), layer: "ipv6")
     var headers: [IPv6ExtensionHeader] = []
@@ -72,7 +73,8 @@ public struct IPv6Packet: Hashable, Sendable {
     var destinationOptions = 0
     while IPv6ExtensionHeader.isExtension(proto) {
       guard headers.count < Self.maximumExtensionHeaders else {
-        throw WireError(.badField, layer: "ipv6", "more than \(Self.maximumExtensionHeaders) extension headers")
+        throw WireError(
+          .badField, layer: "ipv6", "more than \(Self.maximumExtensionHeaders) extension headers")
       }
       if proto == .hopByHop && !headers.isEmpty {
         throw WireError(.badField, layer: "ipv6", "hop-by-hop header not first")
@@ -143,7 +145,8 @@ public struct IPv6Packet: Hashable, Sendable {
     buffer.writeIPv6(self.source)
     buffer.writeIPv6(self.destination)
     for (i, h) in self.extensionHeaders.enumerated() {
-      let next = i + 1 < self.extensionHeaders.count ? self.extensionHeaders[i + 1].type : self.upperLayerProtocol
+      let next =
+        i + 1 < self.extensionHeaders.count ? self.extensionHeaders[i + 1].type : self.upperLayerProtocol
       h.write(to: &buffer, next: next)
     }
   }

@@ -55,8 +55,11 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible, Comparabl
       | UInt64(bytes.4) << 8 | UInt64(bytes.5)
   }
 
+  /// Equal when all six octets are.
   public static func == (l: MACAddress, r: MACAddress) -> Bool { l.value48 == r.value48 }
+  /// Hashes the six octets.
   public func hash(into h: inout Hasher) { h.combine(self.value48) }
+  /// Numeric order of the 48-bit value (octets compared in wire order).
   public static func < (l: MACAddress, r: MACAddress) -> Bool {
     l.value48 < r.value48
   }

@@ -132,7 +132,8 @@ public struct TCPSegment: Hashable, Sendable {
     buffer.writeInteger(c)
     buffer.writeInteger(self.urgentPointer)
     buffer.writeImmutableBuffer(self.options)
-    buffer.writeRepeatingByte(0, count: self.headerLength - Self.minimumHeaderLength - self.options.readableBytes)
+    buffer.writeRepeatingByte(
+      0, count: self.headerLength - Self.minimumHeaderLength - self.options.readableBytes)
     buffer.writeImmutableBuffer(self.payload)
   }
 }

@@ -23,6 +23,7 @@ public struct VNI: RawRepresentable, Hashable, Sendable, Comparable, CustomStrin
   /// Wraps the low 24 bits of a decoded field.
   init(masking value: UInt32) { self.rawValue = value & Self.maximum }
 
+  /// Numeric order.
   public static func < (l: VNI, r: VNI) -> Bool { l.rawValue < r.rawValue }
 
   /// The decimal identifier.

@@ -33,7 +33,8 @@ public struct VXLANEncapsulation: Hashable, Sendable {
     dontFragment: Bool = false, vlanTags: [VLANTag] = [], flowSeed: UInt64 = 0
   ) throws(WireError) {
     guard source.isV4 == destination.isV4 else {
-      throw WireError(.badField, layer: "vxlan", "outer addresses \(source) and \(destination) differ in family")
+      throw WireError(
+        .badField, layer: "vxlan", "outer addresses \(source) and \(destination) differ in family")
     }
     self.sourceMAC = sourceMAC
     self.destinationMAC = destinationMAC
@@ -85,8 +86,10 @@ public struct VXLANEncapsulation: Hashable, Sendable {
         identification: identification, dontFragment: self.dontFragment
       ).writeHeader(to: &b, payloadLength: udpLength)
     case (.v6(let s), .v6(let d)):
-      IPv6Packet(source: s, destination: d, upperLayerProtocol: .udp, payload: ByteBuffer(), hopLimit: self.ttl)
-        .writeHeader(to: &b, payloadLength: udpLength)
+      IPv6Packet(
+        source: s, destination: d, upperLayerProtocol: .udp, payload: ByteBuffer(), hopLimit: self.ttl
+      )
+      .writeHeader(to: &b, payloadLength: udpLength)
     default:
       preconditionFailure("families checked in init")
     }
@@ -106,7 +109,9 @@ public struct VXLANEncapsulation: Hashable, Sendable {
   }
 
   /// Decapsulates an outer UDP payload to its VNI and inner Ethernet frame (a slice).
-  public static func decapsulate(udpPayload: ByteBuffer) throws(WireError) -> (vni: VNI, innerFrame: ByteBuffer) {
+  public static func decapsulate(udpPayload: ByteBuffer) throws(WireError) -> (
+    vni: VNI, innerFrame: ByteBuffer
+  ) {
     let p = try VXLANPacket(decoding: udpPayload)
     return (p.vni, p.payload)
   }
@@ -136,7 +141,8 @@ public struct VXLANFrame: Hashable, Sendable {
     }
     self.ip = try IPPacket(decoding: self.ethernet.payload, verifyChecksum: verifyChecksums)
     guard (self.ethernet.etherType == .ipv4) == self.ip.source.isV4 else {
-      throw WireError(.badField, layer: "vxlan", "ethertype \(self.ethernet.etherType) carries another IP version")
+      throw WireError(
+        .badField, layer: "vxlan", "ethertype \(self.ethernet.etherType) carries another IP version")
     }
     guard !self.ip.isFragment else { throw WireError(.unsupported, layer: "vxlan", "outer IP fragment") }
     guard self.ip.upperLayerProtocol == .udp else {
@@ -148,7 +154,8 @@ public struct VXLANFrame: Hashable, Sendable {
     }
     if verifyChecksums {
       let zeroOK = self.udp.checksum == 0 && allowZeroChecksumIPv6
-      guard zeroOK || self.udp.isChecksumValid(source: self.ip.source, destination: self.ip.destination) else {
+      guard zeroOK || self.udp.isChecksumValid(source: self.ip.source, destination: self.ip.destination)
+      else {
         throw WireError(.badChecksum, layer: "udp", "checksum \(hex16(self.udp.checksum)) does not verify")
       }
     }

@@ -1,1 +1,3 @@
-print("weft")
+import WeftCLI
+
+WeftCommand.main()

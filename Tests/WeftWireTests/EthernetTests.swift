@@ -39,7 +39,9 @@ import WeftWire
   }
 
   @Test func truncatedAndMalformed() {
-    expectEveryPrefixThrows(Sample.udp4(), shorterThan: 14) { b throws(WireError) in try EthernetFrame(decoding: b) }
+    expectEveryPrefixThrows(Sample.udp4(), shorterThan: 14) { b throws(WireError) in
+      try EthernetFrame(decoding: b)
+    }
     let tagged = Sample.udp4(vlanTags: [VLANTag(vid: 7)])
     expectEveryPrefixThrows(tagged, shorterThan: 18) { b throws(WireError) in try EthernetFrame(decoding: b) }
     expectWireError(.unsupported) { () throws(WireError) in

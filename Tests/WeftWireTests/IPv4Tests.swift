@@ -32,7 +32,8 @@ import WeftWire
 
   @Test func roundTripWithOptionsAndFragmentFields() throws {
     let p = IPv4Packet(
-      source: Sample.v4A, destination: Sample.v4B, protocol: .tcp, payload: ByteBuffer(bytes: [1, 2, 3, 4, 5]),
+      source: Sample.v4A, destination: Sample.v4B, protocol: .tcp,
+      payload: ByteBuffer(bytes: [1, 2, 3, 4, 5]),
       ttl: 3, typeOfService: 0xb8, identification: 0xbeef, moreFragments: true, fragmentOffset: 185,
       options: ByteBuffer(bytes: [0x94, 0x04, 0x00, 0x00, 0x01]))  // router alert + NOP, padded to 8
     let bytes = p.bytes
@@ -74,13 +75,18 @@ import WeftWire
     expectWireError(.truncated) { () throws(WireError) in try IPv4Packet(decoding: ihl15) }
     var short = good
     short.setInteger(UInt16(19), at: 2)
-    expectWireError(.badLength) { () throws(WireError) in try IPv4Packet(decoding: short, verifyChecksum: false) }
+    expectWireError(.badLength) { () throws(WireError) in
+      try IPv4Packet(decoding: short, verifyChecksum: false)
+    }
     var long = good
     long.setInteger(UInt16(0x74), at: 2)
-    expectWireError(.truncated) { () throws(WireError) in try IPv4Packet(decoding: long, verifyChecksum: false) }
+    expectWireError(.truncated) { () throws(WireError) in
+      try IPv4Packet(decoding: long, verifyChecksum: false)
+    }
     var max = good
     max.setInteger(UInt16(0xffff), at: 2)
-    expectWireError(.truncated) { () throws(WireError) in try IPv4Packet(decoding: max, verifyChecksum: false) }
+    expectWireError(.truncated) { () throws(WireError) in try IPv4Packet(decoding: max, verifyChecksum: false)
+    }
     var badSum = good
     badSum.setInteger(UInt16(0xb862), at: 10)
     expectWireError(.badChecksum) { () throws(WireError) in try IPv4Packet(decoding: badSum) }

@@ -68,10 +68,13 @@ enum Sample {
   ) -> ByteBuffer {
     let udp = UDPDatagram(sourcePort: sport, destinationPort: dport, payload: ByteBuffer(bytes: payload))
     let ip = IPv4Packet(
-      source: src, destination: dst, protocol: .udp, payload: udp.bytes(source: .v4(src), destination: .v4(dst)),
+      source: src, destination: dst, protocol: .udp,
+      payload: udp.bytes(source: .v4(src), destination: .v4(dst)),
       identification: 0x1234, dontFragment: dontFragment)
-    return EthernetFrame(destination: macB, source: macA, vlanTags: vlanTags, etherType: .ipv4, payload: ip.bytes)
-      .bytes
+    return EthernetFrame(
+      destination: macB, source: macA, vlanTags: vlanTags, etherType: .ipv4, payload: ip.bytes
+    )
+    .bytes
   }
 
   /// Ethernet / IPv4 / TCP.
