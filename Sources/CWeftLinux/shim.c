@@ -85,7 +85,7 @@ int weft_recv_batch(int fd, struct weft_datagram *datagrams, unsigned int count,
     h->msg_control = controls[i];
     h->msg_controllen = sizeof(controls[i]);
   }
-  int n = recvmmsg(fd, msgs, count, nonblocking ? MSG_DONTWAIT : 0, NULL);
+  int n = recvmmsg(fd, msgs, count, nonblocking ? MSG_DONTWAIT : MSG_WAITFORONE, NULL);
   for (int i = 0; i < n; i++) {
     struct weft_datagram *d = &datagrams[i];
     struct msghdr *h = &msgs[i].msg_hdr;

@@ -29,7 +29,8 @@ public enum Lab {
     guard ok else {
       throw LabError(
         .badInput,
-        "lab name '\(name)' is not valid: use 1-20 lower-case letters, digits or dashes, not starting with a dash")
+        "lab name '\(name)' is not valid: use 1-20 lower-case letters, digits or dashes, not starting with a dash"
+      )
     }
   }
 
@@ -38,7 +39,8 @@ public enum Lab {
     guard geteuid() == 0 else {
       throw LabError(
         .notPrivileged,
-        "weft lab needs root (network namespaces and mounts under /run need CAP_SYS_ADMIN and CAP_NET_ADMIN): run it with sudo")
+        "weft lab needs root (network namespaces and mounts under /run need CAP_SYS_ADMIN and CAP_NET_ADMIN): run it with sudo"
+      )
     }
   }
 
@@ -65,7 +67,8 @@ public enum Lab {
     return NetworkNamespace.list().filter { ns in
       guard ns.hasPrefix(prefix) else { return false }
       let rest = ns.dropFirst(prefix.count)
-      return rest == "sw" || (rest.hasPrefix("host") && rest.dropFirst(4).allSatisfy(\.isNumber) && rest.count > 4)
+      return rest == "sw"
+        || (rest.hasPrefix("host") && rest.dropFirst(4).allSatisfy(\.isNumber) && rest.count > 4)
     }
   }
 
@@ -84,7 +87,8 @@ public enum Lab {
       throw LabError(.badInput, "underlay \(underlay) must be an IPv4 prefix of /24 or wider")
     }
     if Self.load(name) != nil || !Self.namespaces(of: name).isEmpty {
-      throw LabError(.exists, "lab '\(name)' exists already; nothing changed (remove it with: weft lab down \(name))")
+      throw LabError(
+        .exists, "lab '\(name)' exists already; nothing changed (remove it with: weft lab down \(name))")
     }
     var state = LabState(
       name: name, created: Date(), underlay: underlay.network.description, switchNamespace: "weft-\(name)-sw",

@@ -39,6 +39,7 @@ public struct VXLANOptions: Sendable, Equatable {
     self.sourcePortRange = sourcePortRange
   }
 
+  /// Equal when every option is equal (the port range compared by its bounds).
   public static func == (l: VXLANOptions, r: VXLANOptions) -> Bool {
     l.vni == r.vni && l.port == r.port && l.local == r.local && l.underlayIndex == r.underlayIndex
       && l.learning == r.learning && l.udpChecksum == r.udpChecksum

@@ -16,7 +16,8 @@ public struct InterfaceAddress: Sendable, Hashable {
 extension Netlink {
   /// Adds an address to a link, like `ip addr add PREFIX dev NAME`.
   public func addAddress(_ prefix: IPPrefix, to name: String) throws(NetlinkError) {
-    try self.changeAddress(prefix, on: name, type: NL.newAddr, flags: RequestFlags.createExclusive, verb: "add")
+    try self.changeAddress(
+      prefix, on: name, type: NL.newAddr, flags: RequestFlags.createExclusive, verb: "add")
   }
 
   /// Removes an address from a link.
@@ -38,7 +39,9 @@ extension Netlink {
       operation: "list addresses")
     return replies.compactMap { m -> InterfaceAddress? in
       let b = m.body
-      guard m.type == NL.newAddr, b.count >= 8, let index = b.readInteger(at: 4, as: Int32.self) else { return nil }
+      guard m.type == NL.newAddr, b.count >= 8, let index = b.readInteger(at: 4, as: Int32.self) else {
+        return nil
+      }
       if let filter, index != filter { return nil }
       let family = b[b.startIndex]
       let length = b[b.startIndex + 1]
@@ -57,10 +60,12 @@ extension Netlink {
       throw NetlinkError(operation: "\(verb) address \(prefix) on", object: name, errno: ENODEV)
     }
     var body = Self.addressInfo(
-      family: prefix.address.isV4 ? Family.inet : Family.inet6, prefixLength: prefix.length, index: link.index)
+      family: prefix.address.isV4 ? Family.inet : Family.inet6, prefixLength: prefix.length, index: link.index
+    )
     body.attribute(NL.u16(IFA_LOCAL), prefix.address.octets)
     body.attribute(NL.u16(IFA_ADDRESS), prefix.address.octets)
-    try self.socket.request(type, flags: flags, body: body, operation: "\(verb) address \(prefix) on", object: name)
+    try self.socket.request(
+      type, flags: flags, body: body, operation: "\(verb) address \(prefix) on", object: name)
   }
 
   /// struct ifaddrmsg.

@@ -19,7 +19,8 @@ extension Netlink {
     masterIndex: Int32? = nil
   ) throws(NetlinkError) {
     guard name.utf8.count < 16, !name.isEmpty else {
-      throw NetlinkError(operation: "create link", object: name, errno: EINVAL, kernelMessage: "name must be 1-15 bytes")
+      throw NetlinkError(
+        operation: "create link", object: name, errno: EINVAL, kernelMessage: "name must be 1-15 bytes")
     }
     var body = Self.interfaceInfo(index: 0)
     body.attribute(NL.u16(IFLA_IFNAME), string: name)
@@ -32,7 +33,9 @@ extension Netlink {
       do {
         peerNamespaceFD = try ns.openDescriptor()
       } catch {
-        throw NetlinkError(operation: "create link", object: name, errno: error.errno, kernelMessage: "peer namespace \(ns.name)")
+        throw NetlinkError(
+          operation: "create link", object: name, errno: error.errno,
+          kernelMessage: "peer namespace \(ns.name)")
       }
     }
     body.nested(NL.u16(IFLA_LINKINFO)) { info in
@@ -62,7 +65,9 @@ extension Netlink {
           data.attribute(NL.u16(IFLA_VXLAN_UDP_ZERO_CSUM6_TX), UInt8(o.zeroChecksum6Tx ? 1 : 0))
           data.attribute(NL.u16(IFLA_VXLAN_UDP_ZERO_CSUM6_RX), UInt8(o.zeroChecksum6Rx ? 1 : 0))
           if let r = o.sourcePortRange {
-            data.attribute(NL.u16(IFLA_VXLAN_PORT_RANGE), [UInt8(r.low >> 8), UInt8(r.low & 0xff), UInt8(r.high >> 8), UInt8(r.high & 0xff)])
+            data.attribute(
+              NL.u16(IFLA_VXLAN_PORT_RANGE),
+              [UInt8(r.low >> 8), UInt8(r.low & 0xff), UInt8(r.high >> 8), UInt8(r.high & 0xff)])
           }
         }
       case .vrf(let table):
@@ -72,7 +77,8 @@ extension Netlink {
       }
     }
     try self.socket.request(
-      NL.newLink, flags: RequestFlags.createExclusive, body: body, operation: "create \(kind.kernelName) link",
+      NL.newLink, flags: RequestFlags.createExclusive, body: body,
+      operation: "create \(kind.kernelName) link",
       object: name)
   }
 
@@ -90,20 +96,22 @@ extension Netlink {
     do {
       let reply = try self.socket.get(NL.getLink, body: body, operation: "get link", object: name)
       return Self.parseLink(reply.body)
-    } catch where error.errno == ENODEV {
+    } catch  where error.errno == ENODEV {
       return nil
     }
   }
 
   /// Every link in the namespace.
   public func links() throws(NetlinkError) -> [Link] {
-    let replies = try self.socket.dump(NL.getLink, body: Self.interfaceInfo(index: 0), operation: "list links")
+    let replies = try self.socket.dump(
+      NL.getLink, body: Self.interfaceInfo(index: 0), operation: "list links")
     return replies.compactMap { $0.type == NL.newLink ? Self.parseLink($0.body) : nil }
   }
 
   /// Sets a link administratively up.
   public func setUp(_ name: String) throws(NetlinkError) {
-    try self.change(name, operation: "set up", flags: UInt32(IFF_UP.rawValue), change: UInt32(IFF_UP.rawValue))
+    try self.change(
+      name, operation: "set up", flags: UInt32(IFF_UP.rawValue), change: UInt32(IFF_UP.rawValue))
   }
 
   /// Sets a link administratively down.
@@ -118,7 +126,9 @@ extension Netlink {
 
   /// Sets a link's MAC address.
   public func setAddress(_ name: String, _ mac: MACAddress) throws(NetlinkError) {
-    try self.change(name, operation: "set address \(mac) on") { $0.attribute(NL.u16(IFLA_ADDRESS), mac.octets) }
+    try self.change(name, operation: "set address \(mac) on") {
+      $0.attribute(NL.u16(IFLA_ADDRESS), mac.octets)
+    }
   }
 
   /// Enslaves a link to a bridge or VRF by the master's name, or frees it when `master` is nil.
@@ -126,7 +136,8 @@ extension Netlink {
     var index: Int32 = 0
     if let master {
       guard let m = try self.link(named: master) else {
-        throw NetlinkError(operation: "set master of", object: name, errno: ENODEV, kernelMessage: "no link \(master)")
+        throw NetlinkError(
+          operation: "set master of", object: name, errno: ENODEV, kernelMessage: "no link \(master)")
       }
       index = m.index
     }
@@ -141,7 +152,9 @@ extension Netlink {
     do {
       fd = try namespace.openDescriptor()
     } catch {
-      throw NetlinkError(operation: "move link", object: name, errno: error.errno, kernelMessage: "namespace \(namespace.name)")
+      throw NetlinkError(
+        operation: "move link", object: name, errno: error.errno, kernelMessage: "namespace \(namespace.name)"
+      )
     }
     defer { close(fd) }
     try self.change(name, operation: "move to namespace \(namespace.name)") {

@@ -37,8 +37,9 @@ extension Netlink {
   /// `ip neigh replace ADDR lladdr MAC dev NAME nud permanent`.
   public func replaceNeighbor(_ address: IPAddress, mac: MACAddress, on name: String) throws(NetlinkError) {
     let index = try self.index(of: name, for: "set neighbour \(address) on")
-    var body = Self.neighborInfo(family: address.isV4 ? Family.inet : Family.inet6, index: index,
-                                 state: UInt16(NUD_PERMANENT), flags: 0)
+    var body = Self.neighborInfo(
+      family: address.isV4 ? Family.inet : Family.inet6, index: index,
+      state: UInt16(NUD_PERMANENT), flags: 0)
     body.attribute(NL.u16(NDA_DST), address.octets)
     body.attribute(NL.u16(NDA_LLADDR), mac.octets)
     try self.socket.request(
@@ -49,9 +50,11 @@ extension Netlink {
   /// Deletes a neighbour entry.
   public func deleteNeighbor(_ address: IPAddress, on name: String) throws(NetlinkError) {
     let index = try self.index(of: name, for: "delete neighbour \(address) on")
-    var body = Self.neighborInfo(family: address.isV4 ? Family.inet : Family.inet6, index: index, state: 0, flags: 0)
+    var body = Self.neighborInfo(
+      family: address.isV4 ? Family.inet : Family.inet6, index: index, state: 0, flags: 0)
     body.attribute(NL.u16(NDA_DST), address.octets)
-    try self.socket.request(NL.delNeigh, flags: 0, body: body, operation: "delete neighbour \(address) on", object: name)
+    try self.socket.request(
+      NL.delNeigh, flags: 0, body: body, operation: "delete neighbour \(address) on", object: name)
   }
 
   /// Neighbour entries of one family, optionally of one link.
@@ -76,11 +79,14 @@ extension Netlink {
   /// Appends an FDB entry pointing `mac` at a remote VTEP, like
   /// `bridge fdb append MAC dev NAME dst ADDR self permanent`.
   public func appendFDB(_ mac: MACAddress, destination: IPAddress, on name: String) throws(NetlinkError) {
-    try self.changeFDB(mac, destination: destination, on: name, type: NL.newNeigh, flags: RequestFlags.append, verb: "append")
+    try self.changeFDB(
+      mac, destination: destination, on: name, type: NL.newNeigh, flags: RequestFlags.append, verb: "append")
   }
 
   /// Deletes an FDB entry (the one with `destination` when given).
-  public func deleteFDB(_ mac: MACAddress, destination: IPAddress? = nil, on name: String) throws(NetlinkError) {
+  public func deleteFDB(_ mac: MACAddress, destination: IPAddress? = nil, on name: String)
+    throws(NetlinkError)
+  {
     try self.changeFDB(mac, destination: destination, on: name, type: NL.delNeigh, flags: 0, verb: "delete")
   }
 
@@ -123,7 +129,8 @@ extension Netlink {
   }
 
   /// struct ndmsg.
-  private static func neighborInfo(family: UInt8, index: Int32, state: UInt16, flags: UInt8) -> NetlinkEncoder {
+  private static func neighborInfo(family: UInt8, index: Int32, state: UInt16, flags: UInt8) -> NetlinkEncoder
+  {
     var e = NetlinkEncoder()
     e.append(family)
     e.append(UInt8(0))

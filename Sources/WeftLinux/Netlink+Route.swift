@@ -30,7 +30,8 @@ public struct Route: Sendable, Hashable {
 
   /// Creates a route; by default in the main table, tagged as Weft's.
   public init(
-    destination: IPPrefix, gateway: IPAddress? = nil, outputIndex: Int32? = nil, table: UInt32 = Route.mainTable,
+    destination: IPPrefix, gateway: IPAddress? = nil, outputIndex: Int32? = nil,
+    table: UInt32 = Route.mainTable,
     metric: UInt32? = nil, onLink: Bool = false, proto: UInt8 = Route.weftProtocol
   ) {
     self.destination = destination.network
@@ -54,7 +55,8 @@ extension Netlink {
   /// Adds or replaces a route (idempotent).
   public func replaceRoute(_ route: Route) throws(NetlinkError) {
     try self.socket.request(
-      NL.newRoute, flags: RequestFlags.createOrReplace, body: Self.routeBody(route), operation: "replace route",
+      NL.newRoute, flags: RequestFlags.createOrReplace, body: Self.routeBody(route),
+      operation: "replace route",
       object: route.destination.description)
   }
 

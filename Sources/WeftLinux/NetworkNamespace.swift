@@ -50,7 +50,9 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
     // unshare() on a throw-away thread so no thread of ours changes namespace, then pin the new
     // namespace by bind-mounting that thread's namespace file over the placeholder.
     let result: Result<Void, SystemError> = onDedicatedThread {
-      guard weft_unshare(WEFT_CLONE_NEWNET) == 0 else { return .failure(.current("unshare network namespace")) }
+      guard weft_unshare(WEFT_CLONE_NEWNET) == 0 else {
+        return .failure(.current("unshare network namespace"))
+      }
       let source = "/proc/self/task/\(weft_gettid())/ns/net"
       guard weft_mount(source, ns.path, "none", UInt(MS_BIND)) == 0 else {
         return .failure(.current("bind mount \(source) on \(ns.path)"))

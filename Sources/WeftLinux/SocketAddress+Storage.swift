@@ -53,7 +53,9 @@ public struct IPEndpoint: Sendable, Hashable, CustomStringConvertible {
       self.init(.v4(IPv4Address(UInt32(bigEndian: sin.sin_addr.s_addr))), UInt16(bigEndian: sin.sin_port))
     case AF_INET6:
       let sin6 = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
-      guard let a = withUnsafeBytes(of: sin6.sin6_addr, { IPv6Address(octets: Array($0)) }) else { return nil }
+      guard let a = withUnsafeBytes(of: sin6.sin6_addr, { IPv6Address(octets: Array($0)) }) else {
+        return nil
+      }
       self.init(.v6(a), UInt16(bigEndian: sin6.sin6_port))
     default:
       return nil

@@ -80,7 +80,8 @@ public final class TunDevice: Sendable {
         throw SystemError("set offloads 0x\(String(options.offloads, radix: 16)) on \(name)", errno: e)
       }
     }
-    self.name = String(decoding: chosen.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    self.name = String(
+      decoding: chosen.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     self.fileDescriptor = fd
     self.options = options
   }
@@ -113,7 +114,8 @@ public final class TunDevice: Sendable {
       let n = Glibc.write(self.fileDescriptor, packet.baseAddress, packet.count)
       if n == packet.count { return }
       if n < 0 && errno == EINTR { continue }
-      throw n < 0 ? SystemError.current("write \(self.name)") : SystemError("short write to \(self.name)", errno: EIO)
+      throw n < 0
+        ? SystemError.current("write \(self.name)") : SystemError("short write to \(self.name)", errno: EIO)
     }
   }
 }

@@ -106,16 +106,20 @@ public final class UDPBatchSocket: Sendable {
   /// their segment size). Returns false when the kernel refuses; callers then go without.
   public func enableGRO() -> Bool {
     var one: Int32 = 1
-    return setsockopt(self.fileDescriptor, WEFT_SOL_UDP, WEFT_UDP_GRO, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
+    return setsockopt(
+      self.fileDescriptor, WEFT_SOL_UDP, WEFT_UDP_GRO, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
   }
 
   /// Probes whether the kernel accepts UDP GSO (UDP_SEGMENT) on this socket.
   public func supportsGSO() -> Bool {
     var size: Int32 = 1400
-    guard setsockopt(self.fileDescriptor, WEFT_SOL_UDP, WEFT_UDP_SEGMENT, &size, socklen_t(MemoryLayout<Int32>.size)) == 0
+    guard
+      setsockopt(
+        self.fileDescriptor, WEFT_SOL_UDP, WEFT_UDP_SEGMENT, &size, socklen_t(MemoryLayout<Int32>.size)) == 0
     else { return false }
     size = 0
-    _ = setsockopt(self.fileDescriptor, WEFT_SOL_UDP, WEFT_UDP_SEGMENT, &size, socklen_t(MemoryLayout<Int32>.size))
+    _ = setsockopt(
+      self.fileDescriptor, WEFT_SOL_UDP, WEFT_UDP_SEGMENT, &size, socklen_t(MemoryLayout<Int32>.size))
     return true
   }
 

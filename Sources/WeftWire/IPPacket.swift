@@ -35,6 +35,14 @@ public enum IPPacket: Hashable, Sendable {
     }
   }
 
+  /// The destination for upper-layer pseudo-headers (see `IPv6Packet.finalDestination`).
+  public var finalDestination: IPAddress {
+    switch self {
+    case .v4(let p): .v4(p.destination)
+    case .v6(let p): .v6(p.finalDestination)
+    }
+  }
+
   /// The upper-layer protocol (after IPv6 extension headers).
   public var upperLayerProtocol: IPProtocol {
     switch self {

@@ -59,7 +59,7 @@ public struct IPv6ExtensionHeader: Hashable, Sendable {
   public func write(to buffer: inout ByteBuffer, next: IPProtocol) {
     switch self.type {
     case .ipv6Fragment: precondition(self.length == 8, "fragment header must be 8 bytes")
-    case .ah: precondition(self.length % 4 == 0 && self.length >= 12 && self.length <= 1028, "bad AH length")
+    case .ah: precondition(self.length % 4 == 0 && self.length >= 8 && self.length <= 1028, "bad AH length")
     default: precondition(self.length % 8 == 0 && self.length <= 2048, "extension header length not 8n")
     }
     buffer.writeInteger(next.rawValue)

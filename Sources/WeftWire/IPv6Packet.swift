@@ -176,3 +176,31 @@ extension IPv6ExtensionHeader {
     return IPv6Fragment(offset: word >> 3, moreFragments: word & 1 == 1, identification: id)
   }
 }
+
+extension IPv6Packet {
+  /// The destination an upper-layer pseudo-header uses (RFC 8200 §8.1): with a Routing header
+  /// that has segments left, the last address of its route (type 0 and 2; Segment List[0] for
+  /// a type 4 segment routing header); otherwise `destination`.
+  public var finalDestination: IPv6Address {
+    guard let rh = self.extensionHeaders.first(where: { $0.type == .ipv6Routing }) else {
+      return self.destination
+    }
+    let b = rh.body
+    guard let routingType = b.getInteger(at: b.readerIndex, as: UInt8.self),
+      let segmentsLeft = b.getInteger(at: b.readerIndex + 1, as: UInt8.self), segmentsLeft > 0
+    else { return self.destination }
+    // The address list starts 6 bytes into the body (8 into the header) for all three types.
+    let addresses = (b.readableBytes - 6) / 16
+    let index: Int
+    switch routingType {
+    case 0, 2: index = addresses - 1
+    case 4: index = 0
+    default: return self.destination
+    }
+    guard index >= 0,
+      let hi = b.getInteger(at: b.readerIndex + 6 + 16 * index, as: UInt64.self),
+      let lo = b.getInteger(at: b.readerIndex + 14 + 16 * index, as: UInt64.self)
+    else { return self.destination }
+    return IPv6Address(high: hi, low: lo)
+  }
+}

@@ -154,7 +154,7 @@ public struct VXLANFrame: Hashable, Sendable {
     }
     if verifyChecksums {
       let zeroOK = self.udp.checksum == 0 && allowZeroChecksumIPv6
-      guard zeroOK || self.udp.isChecksumValid(source: self.ip.source, destination: self.ip.destination)
+      guard zeroOK || self.udp.isChecksumValid(source: self.ip.source, destination: self.ip.finalDestination)
       else {
         throw WireError(.badChecksum, layer: "udp", "checksum \(hex16(self.udp.checksum)) does not verify")
       }

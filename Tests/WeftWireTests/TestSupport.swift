@@ -63,7 +63,7 @@ enum Sample {
 
   /// Ethernet / IPv4 / UDP with a checksum.
   static func udp4(
-    payload: [UInt8] = Array("hello weft".utf8), sport: UInt16 = 40000, dport: UInt16 = 53,
+    payload: [UInt8] = Array("hello weft".utf8), sport: UInt16 = 40000, dport: UInt16 = 33333,
     src: IPv4Address = v4A, dst: IPv4Address = v4B, vlanTags: [VLANTag] = [], dontFragment: Bool = true
   ) -> ByteBuffer {
     let udp = UDPDatagram(sourcePort: sport, destinationPort: dport, payload: ByteBuffer(bytes: payload))

@@ -1,0 +1,2 @@
+// Intentionally empty: the target only exports the LLVMFuzzerRunDriver declaration.
+#include "CFuzzDriver.h"
