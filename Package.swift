@@ -12,6 +12,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
   ],
   targets: [
     .target(name: "CWeftLinux"),
@@ -23,6 +25,8 @@ let package = Package(
       name: "WeftLinux",
       dependencies: ["CWeftLinux", "WeftWire", .product(name: "NIOCore", package: "swift-nio")]
     ),
+    .target(name: "WeftModel", dependencies: ["WeftWire", .product(name: "Yams", package: "Yams")]),
+    .target(name: "WeftStore", dependencies: ["WeftModel", .product(name: "GRDB", package: "GRDB.swift")]),
     .target(name: "WeftLab", dependencies: ["WeftLinux", "WeftWire"]),
     .target(
       name: "WeftCLI",
@@ -37,6 +41,8 @@ let package = Package(
       dependencies: ["WeftWire", .product(name: "NIOCore", package: "swift-nio")]
     ),
     .testTarget(name: "WeftLinuxTests", dependencies: ["WeftLinux", "CWeftLinux"]),
+    .testTarget(name: "WeftModelTests", dependencies: ["WeftModel", "WeftWire"]),
+    .testTarget(name: "WeftStoreTests", dependencies: ["WeftStore", "WeftModel"]),
     .testTarget(name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux"]),
   ],
   swiftLanguageModes: [.v6]

@@ -1,0 +1,25 @@
+/// The kinds of resource Weft knows.
+public enum ResourceKind: String, Codable, Sendable, CaseIterable, Hashable {
+  /// An overlay network: address range and VNI.
+  case network = "Network"
+  /// A host, registered by its agent.
+  case host = "Host"
+  /// A workload (a container's network namespace) attached to a network on a host.
+  case workload = "Workload"
+
+  /// The lower-case plural used in API paths and on the command line (`networks`).
+  public var plural: String { self.rawValue.lowercased() + "s" }
+
+  /// Parses a kind as users type it: `Network`, `network`, `networks`, `net`.
+  public init?(userInput text: String) {
+    let t = text.lowercased()
+    let aliases: [String: ResourceKind] = ["net": .network, "wl": .workload]
+    if let k = ResourceKind.allCases.first(where: { $0.rawValue.lowercased() == t || $0.plural == t }) {
+      self = k
+    } else if let k = aliases[t] {
+      self = k
+    } else {
+      return nil
+    }
+  }
+}
