@@ -14,6 +14,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
   ],
   targets: [
     .target(name: "CWeftLinux"),
@@ -27,15 +30,32 @@ let package = Package(
     ),
     .target(name: "WeftModel", dependencies: ["WeftWire", .product(name: "Yams", package: "Yams")]),
     .target(name: "WeftStore", dependencies: ["WeftModel", .product(name: "GRDB", package: "GRDB.swift")]),
+    .target(
+      name: "WeftControl",
+      dependencies: [
+        "WeftModel", "WeftStore", .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .target(
+      name: "WeftClient",
+      dependencies: [
+        "WeftModel", "WeftControl", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+      ]
+    ),
     .target(name: "WeftLab", dependencies: ["WeftLinux", "WeftWire"]),
     .target(
       name: "WeftCLI",
       dependencies: [
-        "WeftLab", "WeftLinux", "WeftWire",
+        "WeftLab", "WeftLinux", "WeftWire", "WeftModel", "WeftStore", "WeftControl", "WeftClient",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Hummingbird", package: "hummingbird"),
       ]
     ),
-    .executableTarget(name: "weft", dependencies: ["WeftCLI"]),
+    .executableTarget(
+      name: "weft",
+      dependencies: ["WeftCLI"]
+    ),
     .testTarget(
       name: "WeftWireTests",
       dependencies: ["WeftWire", .product(name: "NIOCore", package: "swift-nio")]
@@ -43,6 +63,13 @@ let package = Package(
     .testTarget(name: "WeftLinuxTests", dependencies: ["WeftLinux", "CWeftLinux"]),
     .testTarget(name: "WeftModelTests", dependencies: ["WeftModel", "WeftWire"]),
     .testTarget(name: "WeftStoreTests", dependencies: ["WeftStore", "WeftModel"]),
+    .testTarget(
+      name: "WeftControlTests",
+      dependencies: [
+        "WeftControl", "WeftClient", "WeftStore", "WeftModel", "WeftWire",
+        .product(name: "HummingbirdTesting", package: "hummingbird"),
+      ]
+    ),
     .testTarget(name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux"]),
   ],
   swiftLanguageModes: [.v6]

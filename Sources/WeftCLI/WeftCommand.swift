@@ -1,7 +1,8 @@
 import ArgumentParser
 
 /// The `weft` command: the root of every subcommand.
-public struct WeftCommand: ParsableCommand {
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+public struct WeftCommand: AsyncParsableCommand {
   /// Creates the command (ArgumentParser fills it).
   public init() {}
 
@@ -9,6 +10,30 @@ public struct WeftCommand: ParsableCommand {
   public static let configuration = CommandConfiguration(
     commandName: "weft",
     abstract: "Weft: a container overlay network (VXLAN) with a service mesh on top.",
-    subcommands: [LabCommand.self]
+    subcommands: [
+      ControllerCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self, LabCommand.self,
+    ]
   )
+}
+
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
+extension WeftCommand {
+  /// Parses the process arguments, runs the chosen subcommand (awaiting asynchronous ones) and
+  /// exits with its status.
+  public static func runFromCommandLine() async {
+    do {
+      var command = try Self.parseAsRoot()
+      if var asyncCommand = command as? any AsyncParsableCommand {
+        try await Self.runAsync(&asyncCommand)
+      } else {
+        try command.run()
+      }
+    } catch {
+      Self.exit(withError: error)
+    }
+  }
+
+  private static func runAsync<C: AsyncParsableCommand>(_ command: inout C) async throws {
+    try await command.run()
+  }
 }

@@ -13,7 +13,9 @@ public struct Metadata: Codable, Sendable, Hashable {
   public var createdRevision: Int64?
 
   /// Creates metadata with a name and labels.
-  public init(name: String, labels: [String: String]? = nil, revision: Int64? = nil, createdRevision: Int64? = nil) {
+  public init(
+    name: String, labels: [String: String]? = nil, revision: Int64? = nil, createdRevision: Int64? = nil
+  ) {
     self.name = name
     self.labels = labels
     self.revision = revision
@@ -45,7 +47,8 @@ public struct Resource: Codable, Sendable, Hashable {
   }
 
   /// Creates a resource from a typed spec.
-  public init<S: Encodable>(kind: ResourceKind, name: String, labels: [String: String]? = nil, spec: S) throws {
+  public init<S: Encodable>(kind: ResourceKind, name: String, labels: [String: String]? = nil, spec: S) throws
+  {
     self.init(kind: kind, metadata: Metadata(name: name, labels: labels), spec: try JSONValue(encoding: spec))
   }
 

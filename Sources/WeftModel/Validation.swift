@@ -26,7 +26,9 @@ public enum Validation {
     case .workload: allowed = WorkloadSpec.fields
     }
     if let unknown = r.spec.keys.first(where: { !allowed.contains($0) }) {
-      throw fail("spec.\(unknown)", "unknown field; \(r.kind.rawValue) has \(allowed.sorted().joined(separator: ", "))")
+      throw fail(
+        "spec.\(unknown)", "unknown field; \(r.kind.rawValue) has \(allowed.sorted().joined(separator: ", "))"
+      )
     }
     switch r.kind {
     case .network:
@@ -83,7 +85,8 @@ public enum Validation {
       guard others.contains(where: { $0.kind == .host && $0.metadata.name == spec.host }) else {
         throw ValidationError(resource: who, field: "spec.host", problem: "no host '\(spec.host)'")
       }
-      if let a = spec.address.flatMap({ IPAddress($0) }), let range = (try? net.decodeSpec(NetworkSpec.self))?.prefix,
+      if let a = spec.address.flatMap({ IPAddress($0) }),
+        let range = (try? net.decodeSpec(NetworkSpec.self))?.prefix,
         !range.contains(a)
       {
         throw ValidationError(
@@ -96,16 +99,24 @@ public enum Validation {
 
   /// Checks a name: 1-63 lower-case letters, digits, `-` or `.`, starting and ending with a letter or digit.
   public static func validateName(_ name: String, resource: String) throws(ValidationError) {
-    let allowed = name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }
-    let ends = name.first.map { $0.isLetter || $0.isNumber } == true && name.last.map { $0.isLetter || $0.isNumber } == true
+    let allowed = name.allSatisfy {
+      ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "."
+    }
+    let ends =
+      name.first.map { $0.isLetter || $0.isNumber } == true
+      && name.last.map { $0.isLetter || $0.isNumber } == true
     guard (1...63).contains(name.count), allowed, ends else {
       throw ValidationError(
         resource: resource, field: "metadata.name",
-        problem: "'\(name)' is not a valid name: use 1-63 lower-case letters, digits, '-' or '.', starting and ending with a letter or digit")
+        problem:
+          "'\(name)' is not a valid name: use 1-63 lower-case letters, digits, '-' or '.', starting and ending with a letter or digit"
+      )
     }
   }
 
-  private static func validate(_ spec: NetworkSpec, _ fail: (String, String) -> ValidationError) throws(ValidationError) {
+  private static func validate(_ spec: NetworkSpec, _ fail: (String, String) -> ValidationError)
+    throws(ValidationError)
+  {
     guard let prefix = IPPrefix(spec.cidr), prefix.address.isV4 else {
       throw fail("spec.cidr", "'\(spec.cidr)' is not an IPv4 prefix such as 100.96.0.0/16")
     }
@@ -115,7 +126,8 @@ public enum Validation {
     let hostLength = spec.effectiveHostPrefixLength
     guard hostLength > Int(prefix.length), hostLength <= 30 else {
       throw fail(
-        "spec.hostPrefixLength", "\(hostLength) must be longer than the network's /\(prefix.length) and at most 30")
+        "spec.hostPrefixLength",
+        "\(hostLength) must be longer than the network's /\(prefix.length) and at most 30")
     }
     if let vni = spec.vni, !(1...NetworkSpec.maxVNI).contains(vni) {
       throw fail("spec.vni", "\(vni) is out of range; a VNI is 1-\(NetworkSpec.maxVNI)")
@@ -126,7 +138,7 @@ public enum Validation {
   }
 
   /// A short reason from a decoding error.
-  static func describe(_ error: any Error) -> String {
+  public static func describe(_ error: any Error) -> String {
     switch error {
     case DecodingError.keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
     case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):

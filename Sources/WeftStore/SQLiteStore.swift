@@ -45,7 +45,8 @@ public final class SQLiteStore: Store {
   public func get(_ key: ResourceKey) async throws -> Resource? {
     try await self.pool.read { db in
       try String.fetchOne(
-        db, sql: "SELECT body FROM resources WHERE kind = ? AND name = ?", arguments: [key.kind.rawValue, key.name]
+        db, sql: "SELECT body FROM resources WHERE kind = ? AND name = ?",
+        arguments: [key.kind.rawValue, key.name]
       ).map(Self.decode)
     }
   }
@@ -88,7 +89,8 @@ public final class SQLiteStore: Store {
       guard var current = try Self.fetch(db, key) else { throw StoreError(.notFound, "\(key) not found") }
       try Self.check(precondition, current: current, key: key)
       let revision = try Self.meta(db, "revision") + 1
-      try db.execute(sql: "DELETE FROM resources WHERE kind = ? AND name = ?", arguments: [key.kind.rawValue, key.name])
+      try db.execute(
+        sql: "DELETE FROM resources WHERE kind = ? AND name = ?", arguments: [key.kind.rawValue, key.name])
       current.metadata.revision = revision
       return (StoreEvent(revision: revision, type: .delete, resource: current), current)
     }
@@ -109,7 +111,8 @@ public final class SQLiteStore: Store {
       let compacted = try Self.meta(db, "compacted")
       guard revision >= compacted else {
         throw StoreError(
-          .compacted, "history before revision \(compacted) is compacted; list again and watch from its revision")
+          .compacted,
+          "history before revision \(compacted) is compacted; list again and watch from its revision")
       }
       let rows = try Row.fetchAll(
         db, sql: "SELECT type, body FROM events WHERE revision > ? ORDER BY revision", arguments: [revision])
@@ -118,7 +121,9 @@ public final class SQLiteStore: Store {
         let type: String = row["type"]
         let resource = try Self.decode(body)
         continuation.yield(
-          StoreEvent(revision: resource.metadata.revision ?? 0, type: StoreEvent.Kind(rawValue: type) ?? .put, resource: resource))
+          StoreEvent(
+            revision: resource.metadata.revision ?? 0, type: StoreEvent.Kind(rawValue: type) ?? .put,
+            resource: resource))
       }
       self.watchers.withLock { $0[id] = continuation }
     }
@@ -164,14 +169,16 @@ public final class SQLiteStore: Store {
       guard let current else { throw StoreError(.conflict, "\(key) does not exist (expected revision \(r))") }
       guard current.metadata.revision == r else {
         throw StoreError(
-          .conflict, "\(key) changed: it is at revision \(current.metadata.revision ?? 0), not \(r); read it again")
+          .conflict,
+          "\(key) changed: it is at revision \(current.metadata.revision ?? 0), not \(r); read it again")
       }
     }
   }
 
   private static func fetch(_ db: Database, _ key: ResourceKey) throws -> Resource? {
     try String.fetchOne(
-      db, sql: "SELECT body FROM resources WHERE kind = ? AND name = ?", arguments: [key.kind.rawValue, key.name]
+      db, sql: "SELECT body FROM resources WHERE kind = ? AND name = ?",
+      arguments: [key.kind.rawValue, key.name]
     ).map(Self.decode)
   }
 

@@ -1,3 +1,3 @@
 import WeftCLI
 
-WeftCommand.main()
+await WeftCommand.runFromCommandLine()

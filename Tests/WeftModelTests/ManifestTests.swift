@@ -39,14 +39,29 @@ struct ManifestTests {
     ("apiVersion: weft/v1\nkind: Gadget\nmetadata: {name: x}\nspec: {}", "unknown kind 'Gadget'"),
     ("apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}", "missing field 'spec'"),
     ("apiVersion: weft/v2\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0.0/16}", "apiVersion"),
-    ("apiVersion: weft/v1\nkind: Network\nmetadata: {name: X_1}\nspec: {cidr: 100.96.0.0/16}", "metadata.name"),
+    (
+      "apiVersion: weft/v1\nkind: Network\nmetadata: {name: X_1}\nspec: {cidr: 100.96.0.0/16}",
+      "metadata.name"
+    ),
     ("apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0/16}", "spec.cidr"),
     ("apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0.1/16}", "host bits set"),
-    ("apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0.0/16, vni: 16777216}", "spec.vni"),
+    (
+      "apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0.0/16, vni: 16777216}",
+      "spec.vni"
+    ),
     ("apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0.0/16, mtu: big}", "mtu"),
-    ("apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0.0/16, hostPrefixLength: 8}", "spec.hostPrefixLength"),
-    ("apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0.0/16, cidrr: 1}", "spec.cidrr: unknown field"),
-    ("apiVersion: weft/v1\nkind: Workload\nmetadata: {name: w}\nspec: {network: x, host: h, mac: zz}", "spec.mac"),
+    (
+      "apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0.0/16, hostPrefixLength: 8}",
+      "spec.hostPrefixLength"
+    ),
+    (
+      "apiVersion: weft/v1\nkind: Network\nmetadata: {name: x}\nspec: {cidr: 100.96.0.0/16, cidrr: 1}",
+      "spec.cidrr: unknown field"
+    ),
+    (
+      "apiVersion: weft/v1\nkind: Workload\nmetadata: {name: w}\nspec: {network: x, host: h, mac: zz}",
+      "spec.mac"
+    ),
     ("", "no resources"),
   ])
   func badInputIsNamed(text: String, expected: String) {
@@ -65,7 +80,10 @@ struct ManifestTests {
     #expect(overlap?.field == "spec.cidr")
     #expect(overlap?.problem.contains("overlaps 100.96.0.0/16 of network blue") == true)
     let sameVNI = try Resource(kind: .network, name: "red", spec: NetworkSpec(cidr: "100.97.0.0/16", vni: 7))
-    #expect(throws: ValidationError(resource: "Network/red", field: "spec.vni", problem: "VNI 7 is taken by network blue")) {
+    #expect(
+      throws: ValidationError(
+        resource: "Network/red", field: "spec.vni", problem: "VNI 7 is taken by network blue")
+    ) {
       try Validation.validate(sameVNI, against: [blue])
     }
     // Updating a network against its own old version is fine.

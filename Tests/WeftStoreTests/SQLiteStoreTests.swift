@@ -21,7 +21,9 @@ struct SQLiteStoreTests {
     let a = try await store.put(try network("a", "100.96.0.0/16"), if: .absent)
     #expect(a.metadata.revision == 1)
     #expect(a.metadata.createdRevision == 1)
-    await #expect(throws: StoreError.self) { try await store.put(try network("a", "100.96.0.0/16"), if: .absent) }
+    await #expect(throws: StoreError.self) {
+      try await store.put(try network("a", "100.96.0.0/16"), if: .absent)
+    }
     let a2 = try await store.put(try network("a", "100.98.0.0/16"), if: .revision(1))
     #expect(a2.metadata.revision == 2)
     #expect(a2.metadata.createdRevision == 1)
@@ -68,7 +70,7 @@ struct SQLiteStoreTests {
 
   @Test func compactedHistoryIsReported() async throws {
     let (store, _) = try temporaryStore(historyLimit: 10)
-    for i in 0..<1000 { _ = try await store.put(try network("n", "100.96.0.0/16"), if: .none) ; _ = i }
+    for i in 0..<1000 { _ = try await store.put(try network("n", "100.96.0.0/16"), if: .none); _ = i }
     let error = await #expect(throws: StoreError.self) { _ = try await store.watch(after: 5) }
     #expect(error?.code == .compacted)
     var it = try await store.watch(after: 995).makeAsyncIterator()
