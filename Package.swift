@@ -43,11 +43,18 @@ let package = Package(
         "WeftModel", "WeftControl", .product(name: "AsyncHTTPClient", package: "async-http-client"),
       ]
     ),
+    .target(name: "WeftDatapath", dependencies: ["WeftLinux", "WeftWire"]),
+    .target(
+      name: "WeftAgent",
+      dependencies: ["WeftDatapath", "WeftModel", "WeftClient", "WeftLinux", "WeftWire"]
+    ),
     .target(name: "WeftLab", dependencies: ["WeftLinux", "WeftWire"]),
     .target(
       name: "WeftCLI",
       dependencies: [
         "WeftLab", "WeftLinux", "WeftWire", "WeftModel", "WeftStore", "WeftControl", "WeftClient",
+        "WeftAgent",
+        "WeftDatapath",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Hummingbird", package: "hummingbird"),
       ]
@@ -69,6 +76,10 @@ let package = Package(
         "WeftControl", "WeftClient", "WeftStore", "WeftModel", "WeftWire",
         .product(name: "HummingbirdTesting", package: "hummingbird"),
       ]
+    ),
+    .testTarget(
+      name: "WeftDatapathTests",
+      dependencies: ["WeftDatapath", "WeftAgent", "WeftLinux", "WeftWire", "WeftModel"]
     ),
     .testTarget(name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux"]),
   ],

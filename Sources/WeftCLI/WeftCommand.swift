@@ -11,7 +11,8 @@ public struct WeftCommand: AsyncParsableCommand {
     commandName: "weft",
     abstract: "Weft: a container overlay network (VXLAN) with a service mesh on top.",
     subcommands: [
-      ControllerCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self, LabCommand.self,
+      ControllerCommand.self, AgentCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self,
+      LabCommand.self,
     ]
   )
 }

@@ -121,7 +121,7 @@ extension Netlink {
   }
 
   /// The index of a link, or an error naming the operation when it is missing.
-  func index(of name: String, for operation: String) throws(NetlinkError) -> Int32 {
+  public func index(of name: String, for operation: String) throws(NetlinkError) -> Int32 {
     guard let link = try self.link(named: name) else {
       throw NetlinkError(operation: operation, object: name, errno: ENODEV)
     }

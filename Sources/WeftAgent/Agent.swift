@@ -1,0 +1,207 @@
+import Foundation
+import WeftClient
+import WeftControl
+import WeftDatapath
+import WeftLinux
+import WeftModel
+import WeftWire
+
+/// The host agent: registers its host, follows the controller's resources through a watch, and
+/// keeps the datapath reconciled with them on every change and on a periodic resync.
+///
+/// When the controller is away the datapath keeps its last state (nothing is torn down) and the
+/// agent reconnects with exponential backoff; when it comes back the watch resumes from the last
+/// revision seen, or lists again when that history is gone.
+public actor Agent {
+  /// Settings of an agent.
+  public struct Configuration: Sendable {
+    /// The host's name.
+    public var name: String
+    /// The underlay address.
+    public var underlay: IPAddress
+    /// The underlay interface.
+    public var underlayDevice: String
+    /// The underlay interface's MTU.
+    public var underlayMTU: UInt32
+    /// `kernel` (or `userspace`, later).
+    public var datapath: String
+    /// How often to reconcile without an event, to repair drift.
+    public var resync: Duration
+    /// How often to report alive.
+    public var heartbeat: Duration
+
+    /// Creates a configuration.
+    public init(
+      name: String, underlay: IPAddress, underlayDevice: String, underlayMTU: UInt32,
+      datapath: String = "kernel",
+      resync: Duration = .seconds(30), heartbeat: Duration = .seconds(10)
+    ) {
+      self.name = name
+      self.underlay = underlay
+      self.underlayDevice = underlayDevice
+      self.underlayMTU = underlayMTU
+      self.datapath = datapath
+      self.resync = resync
+      self.heartbeat = heartbeat
+    }
+  }
+
+  private let client: ControlClient
+  private let config: Configuration
+  private let datapath: any Datapath
+  private let log: @Sendable (String) -> Void
+  private var networks: [String: Resource] = [:]
+  private var hosts: [String: Resource] = [:]
+  private var revision: Int64 = 0
+  private var lastApplied: DesiredState?
+
+  /// Creates an agent.
+  public init(
+    client: ControlClient, configuration: Configuration, datapath: any Datapath,
+    log: @escaping @Sendable (String) -> Void = { print($0) }
+  ) {
+    self.client = client
+    self.config = configuration
+    self.datapath = datapath
+    self.log = log
+  }
+
+  /// Runs until cancelled: join, then watch and reconcile, heartbeating and resyncing alongside.
+  public func run() async throws {
+    try await self.join()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await self.heartbeatLoop() }
+      group.addTask { try await self.resyncLoop() }
+      group.addTask { try await self.watchLoop() }
+      try await group.next()
+      group.cancelAll()
+    }
+  }
+
+  /// Registers the host, retrying with backoff until the controller answers.
+  func join() async throws {
+    let spec = HostSpec(
+      underlay: self.config.underlay.description, datapath: self.config.datapath,
+      underlayMTU: Int(self.config.underlayMTU))
+    var backoff = Backoff()
+    while true {
+      do {
+        let host = try await self.client.join(host: self.config.name, spec: spec)
+        let subnets = ((try? host.decodeStatus(HostStatus.self)) ?? nil)?.networks.map {
+          "\($0.key)=\($0.value.subnet)"
+        }
+        self.log(
+          "joined as host \(self.config.name) (\(self.config.underlay)); leases: \(subnets?.sorted().joined(separator: " ") ?? "none")"
+        )
+        return
+      } catch let e as ControlError where e.status == 401 || e.status == 400 {
+        throw e  // a wrong token or bad spec will not get better by retrying
+      } catch {
+        self.log("join failed: \(error); retrying in \(backoff.current)")
+        try await backoff.wait()
+      }
+    }
+  }
+
+  private func watchLoop() async throws {
+    var backoff = Backoff()
+    while !Task.isCancelled {
+      do {
+        if self.revision == 0 { try await self.relist() }
+        let stream = try await self.client.watch(after: self.revision)
+        backoff.reset()
+        for try await message in stream {
+          self.revision = max(self.revision, message.revision)
+          guard let r = message.resource else { continue }
+          let removed = message.type == "delete"
+          switch r.kind {
+          case .network: self.networks[r.metadata.name] = removed ? nil : r
+          case .host:
+            self.hosts[r.metadata.name] = removed ? nil : r
+            if removed && r.metadata.name == self.config.name {
+              self.log("this host was removed by the controller; joining again")
+              try await self.join()
+            }
+          case .workload: continue
+          }
+          self.reconcile(reason: "\(message.type) \(r.key)")
+        }
+      } catch let e as ControlError where e.status == 410 {
+        self.log("watch history compacted; listing again")
+        self.revision = 0
+      } catch {
+        if Task.isCancelled { return }
+        self.log(
+          "controller unreachable (\(error)); keeping the datapath as it is, retrying in \(backoff.current)")
+        try await backoff.wait()
+      }
+    }
+  }
+
+  private func relist() async throws {
+    let nets = try await self.client.list(.network)
+    let hosts = try await self.client.list(.host)
+    self.networks = Dictionary(uniqueKeysWithValues: nets.items.map { ($0.metadata.name, $0) })
+    self.hosts = Dictionary(uniqueKeysWithValues: hosts.items.map { ($0.metadata.name, $0) })
+    self.revision = min(nets.revision ?? 0, hosts.revision ?? 0)
+    self.reconcile(reason: "list at revision \(self.revision)")
+  }
+
+  private func heartbeatLoop() async throws {
+    while !Task.isCancelled {
+      try await Task.sleep(for: self.config.heartbeat)
+      do {
+        try await self.client.heartbeat(host: self.config.name)
+      } catch let e as ControlError where e.status == 404 {
+        try? await self.join()
+      } catch {
+        // The watch loop reports an unreachable controller; heartbeats just try again.
+      }
+    }
+  }
+
+  private func resyncLoop() async throws {
+    while !Task.isCancelled {
+      try await Task.sleep(for: self.config.resync)
+      if !self.networks.isEmpty || self.lastApplied != nil { self.reconcile(reason: "resync", quiet: true) }
+    }
+  }
+
+  /// The state this agent would apply now.
+  public func desiredState() -> DesiredState {
+    DesiredStateBuilder.build(
+      host: self.config.name, underlay: self.config.underlay, underlayDevice: self.config.underlayDevice,
+      underlayMTU: self.config.underlayMTU, networks: Array(self.networks.values),
+      hosts: Array(self.hosts.values))
+  }
+
+  private func reconcile(reason: String, quiet: Bool = false) {
+    let desired = self.desiredState()
+    do {
+      let report = try self.datapath.reconcile(desired)
+      self.lastApplied = desired
+      if !report.isEmpty {
+        self.log(
+          "reconciled (\(reason)): \(report.changes.count) change(s)\n  "
+            + report.changes.joined(separator: "\n  "))
+      } else if !quiet {
+        self.log("reconciled (\(reason)): up to date")
+      }
+    } catch {
+      self.log("reconcile (\(reason)) failed: \(error); will retry at the next event or resync")
+    }
+  }
+}
+
+/// Exponential backoff with jitter: 0.5 s doubling to 30 s.
+struct Backoff {
+  var current: Duration = .milliseconds(500)
+
+  mutating func wait() async throws {
+    let jitter = Double.random(in: 0.8...1.2)
+    try await Task.sleep(for: self.current * jitter)
+    self.current = min(self.current * 2, .seconds(30))
+  }
+
+  mutating func reset() { self.current = .milliseconds(500) }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import WeftAgent
+import WeftDatapath
+import WeftLinux
+import WeftWire
+
+/// `weft agent`: the host agent.
+struct AgentCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "agent",
+    abstract: "Run the host agent: join the controller and keep this host's datapath in step.")
+
+  @OptionGroup var client: ClientOptions
+
+  @Option(help: "This host's name (default: the system host name).")
+  var name: String?
+
+  @Option(help: "The underlay address (default: the first global IPv4 address of this namespace).")
+  var underlayIP: String?
+
+  @Option(help: "The datapath: kernel.")
+  var datapath: String = "kernel"
+
+  @Option(help: "Seconds between full reconciles without events.")
+  var resync: Int = 30
+
+  func run() async throws {
+    guard datapath == "kernel" else {
+      throw ValidationError("--datapath \(datapath) is not available yet; use kernel")
+    }
+    var wanted: IPAddress?
+    if let underlayIP {
+      guard let a = IPAddress(underlayIP) else {
+        throw ValidationError("--underlay-ip '\(underlayIP)' is not an IP address")
+      }
+      wanted = a
+    }
+    let netlink = try Netlink()
+    let (address, link) = try Underlay.find(wanted, netlink: netlink)
+    let hostName = name ?? ProcessInfo.processInfo.hostName
+    let agent = Agent(
+      client: try client.client(),
+      configuration: .init(
+        name: hostName, underlay: address, underlayDevice: link.name, underlayMTU: link.mtu,
+        datapath: datapath,
+        resync: .seconds(resync)),
+      datapath: KernelDatapath(netlink: netlink),
+      log: { line in print(line) })
+    print(
+      "weft agent \(hostName): underlay \(address) on \(link.name) (mtu \(link.mtu)), datapath \(datapath)")
+    try await agent.run()
+  }
+}

@@ -1,0 +1,524 @@
+#!/usr/bin/env bash
+# bench/overlay.sh: container-to-container overlay benchmark, side by side in one run.
+#
+# Brings up one 2-host Weft lab (`weft lab up`, hosts at 198.18.0.1 and 198.18.0.2), gives each
+# host a "container" (an extra network namespace behind a bridge, subnet 100.96.K.0/24, container
+# at 100.96.K.2, gateway 100.96.K.1) and measures container1 -> container2 over, in turn:
+#
+#   routed  routing without encapsulation: each host routes the other's container subnet via the
+#           other's underlay address (the baseline).
+#   vxlan   hand-configured kernel VXLAN in the flannel L3 style: VNI 1, UDP 4789, no learning,
+#           100.96.K.0/32 on the VXLAN device, per remote host one onlink route, one permanent
+#           neighbour entry and one FDB entry.
+#   weft    Weft's own datapath, via the hook `weft_datapath` below. Skipped ("not yet
+#           available") unless WEFT_BENCH_AGENT=1.
+#
+# Every variant uses the same lab, the same container namespaces and the same overlay MTU (1450,
+# i.e. underlay 1500 - 50) on the bridge and the container veths (and the VXLAN device).
+# Per variant: iperf3 TCP throughput (1 stream and 4 streams, DURATION s each, container1 ->
+# container2), TCP round-trip latency (sockperf ping-pong when installed or installable from the
+# Debian archive, otherwise `ping -c 200 -i 0.01` percentiles, and the table says which), and CPU
+# seconds per GiB moved. Prints a table with ratios and appends a dated section to
+# bench/RESULTS.md.
+#
+# Safety: only namespaces this run creates (lab `wbench-<pid>`, so `weft-wbench-<pid>-*`, and
+# containers `wbench-<pid>-c1`/`-c2`); nothing is changed in the root namespace; all traffic stays
+# inside them. Everything is removed on exit (trap), and leftovers of earlier runs of this script
+# (whose process is gone) are removed on start.
+set -Eeuo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: bench/overlay.sh [-t SECONDS] [--no-record] [-h]
+
+Container-to-container throughput, latency and CPU cost of routed (no encapsulation), hand-made
+kernel VXLAN (flannel L3 style) and, with WEFT_BENCH_AGENT=1, Weft's datapath, in one 2-host lab.
+Needs root. Takes about 1 minute per measured variant.
+
+  -t SECONDS    iperf3 duration per test (default 10)
+  --no-record   print the table only; do not append to bench/RESULTS.md
+  -h, --help    this help
+
+environment:
+  WEFT=PATH               weft binary (default .build/debug/weft, else .build/release/weft)
+  WEFT_BENCH_AGENT=1      also measure Weft's datapath (hook weft_datapath; not yet available)
+  WEFT_BENCH_LATENCY=ping force the ping fallback for latency instead of sockperf
+EOF
+}
+
+DURATION=10
+RECORD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -t) DURATION=${2:?-t needs a number of seconds}; shift 2 ;;
+    --no-record) RECORD=0; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "overlay.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "overlay.sh: -t wants a positive integer" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "overlay.sh: needs root (network namespaces)" >&2; exit 1; }
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+if [ -z "${WEFT:-}" ]; then
+  if [ -x .build/debug/weft ]; then WEFT=.build/debug/weft; else WEFT=.build/release/weft; fi
+fi
+[ -x "$WEFT" ] || { echo "overlay.sh: no weft binary at $WEFT (build it first, or set WEFT=)" >&2; exit 1; }
+for tool in ip bridge iperf3 jq ping awk; do
+  command -v "$tool" >/dev/null || { echo "overlay.sh: needs $tool" >&2; exit 1; }
+done
+
+# ---- names (unique per run) -------------------------------------------------------------------
+PREFIX=wbench
+ID=$$
+LAB=$PREFIX-$ID                 # lab namespaces: weft-$LAB-sw, weft-$LAB-host1, weft-$LAB-host2
+declare -A HOST=([1]=weft-$LAB-host1 [2]=weft-$LAB-host2)
+declare -A CTR=([1]=$PREFIX-$ID-c1 [2]=$PREFIX-$ID-c2)
+MTU=1450                        # overlay MTU: underlay 1500 - 50 (VXLAN over IPv4)
+VNI=1
+VXPORT=4789
+SERVER_ADDR=100.96.2.2          # container 2; container 1 (100.96.1.2) is the client
+IPERF_PORT=5201
+SOCKPERF_PORT=11111
+LAT_SECONDS=5
+TMP=$(mktemp -d /tmp/$PREFIX-$ID.XXXXXX)
+SERVER_PIDS=()
+LAB_UP=0
+
+log() { printf '[overlay] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---- cleanup ----------------------------------------------------------------------------------
+kill_in_netns() {  # kills the processes left in one of this script's own namespaces, by pid
+  local ns=$1 pids
+  pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  [ -n "$pids" ] && kill $pids 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${SERVER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for k in 1 2; do
+    if ip netns list | grep -qx "${CTR[$k]}\( .*\)\?"; then
+      kill_in_netns "${CTR[$k]}"
+      ip netns del "${CTR[$k]}" 2>/dev/null || true
+    fi
+  done
+  if [ "$LAB_UP" = 1 ] || [ -d "/run/weft/labs/$LAB" ]; then
+    for k in 1 2; do kill_in_netns "${HOST[$k]}"; done
+    "$WEFT" lab down "$LAB" >/dev/null 2>&1 || log "warning: 'weft lab down $LAB' failed"
+  fi
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Leftovers of earlier runs: anything named wbench-<pid>-... whose <pid> is no longer a running
+# overlay.sh. A run still in progress keeps its namespaces.
+stale_id() {
+  local id=$1
+  [ "$id" = "$ID" ] && return 1
+  [ -r "/proc/$id/cmdline" ] && tr '\0' ' ' <"/proc/$id/cmdline" | grep -q 'overlay\.sh' && return 1
+  return 0
+}
+remove_leftovers() {
+  local ns id name
+  for ns in $(ip netns list | awk '{print $1}'); do
+    if [[ "$ns" =~ ^$PREFIX-([0-9]+)-c[0-9]+$ ]]; then
+      id=${BASH_REMATCH[1]}
+      stale_id "$id" || continue
+      log "removing leftover namespace $ns"
+      kill_in_netns "$ns"
+      ip netns del "$ns" || true
+    fi
+  done
+  {
+    ls /run/weft/labs 2>/dev/null || true
+    ip netns list | awk '{print $1}' | sed -n "s/^weft-\($PREFIX-[0-9]*\)-\(sw\|host[0-9]*\)$/\1/p"
+  } | sort -u | while read -r name; do
+    [[ "$name" =~ ^$PREFIX-([0-9]+)$ ]] || continue
+    stale_id "${BASH_REMATCH[1]}" || continue
+    log "removing leftover lab $name"
+    for ns in $(ip netns list | awk '{print $1}' | grep "^weft-$name-" || true); do kill_in_netns "$ns"; done
+    "$WEFT" lab down "$name" >/dev/null || log "warning: could not remove leftover lab $name"
+  done
+}
+
+# ---- helpers ----------------------------------------------------------------------------------
+h() { local k=$1; shift; ip -n "${HOST[$k]}" "$@"; }         # ip in lab host k
+c() { local k=$1; shift; ip -n "${CTR[$k]}" "$@"; }          # ip in container k
+hx() { local k=$1; shift; ip netns exec "${HOST[$k]}" "$@"; } # run in lab host k
+cx() { local k=$1; shift; ip netns exec "${CTR[$k]}" "$@"; }  # run in container k
+other() { [ "$1" = 1 ] && echo 2 || echo 1; }
+
+wait_listen() {  # wait_listen K PORT: until something in container K listens on TCP PORT
+  local k=$1 port=$2 i
+  for i in $(seq 1 50); do
+    cx "$k" ss -Hltn "sport = :$port" | grep -q . && return 0
+    sleep 0.1
+  done
+  die "nothing listens on port $port in ${CTR[$k]}"
+}
+
+# ---- common topology: containers, bridges -----------------------------------------------------
+make_containers() {  # the container namespaces themselves (empty, loopback up)
+  for k in 1 2; do
+    ip netns add "${CTR[$k]}"
+    c "$k" link set lo up
+  done
+}
+
+plug_containers() {  # per host: bridge br0 with gateway 100.96.K.1/24, container veth, forwarding
+  for k in 1 2; do
+    h "$k" link add br0 type bridge
+    h "$k" link set br0 mtu "$MTU"
+    h "$k" addr add "100.96.$k.1/24" dev br0
+    h "$k" link set br0 up
+    h "$k" link add veth-c type veth peer name eth0 netns "${CTR[$k]}"
+    h "$k" link set veth-c mtu "$MTU" master br0 up
+    c "$k" link set eth0 mtu "$MTU" up
+    c "$k" addr add "100.96.$k.2/24" dev eth0
+    c "$k" route add default via "100.96.$k.1"
+    hx "$k" sysctl -qw net.ipv4.ip_forward=1
+  done
+}
+
+unplug_containers() {  # deleting the host end of the veth removes the container end too
+  for k in 1 2; do
+    h "$k" link del veth-c 2>/dev/null || true
+    h "$k" link del br0 2>/dev/null || true
+  done
+}
+
+# ---- variant (a): routed, no encapsulation ----------------------------------------------------
+routed_up() {
+  plug_containers
+  for k in 1 2; do
+    local r; r=$(other "$k")
+    h "$k" route add "100.96.$r.0/24" via "198.18.0.$r" dev eth0
+  done
+}
+routed_down() {
+  for k in 1 2; do h "$k" route del "100.96.$(other "$k").0/24" 2>/dev/null || true; done
+  unplug_containers
+}
+
+# ---- variant (b): hand-configured kernel VXLAN, flannel L3 style ------------------------------
+vxlan_up() {
+  plug_containers
+  declare -A mac
+  for k in 1 2; do
+    h "$k" link add vx type vxlan id "$VNI" dstport "$VXPORT" nolearning local "198.18.0.$k" dev eth0
+    h "$k" link set vx mtu "$MTU"
+    h "$k" addr add "100.96.$k.0/32" dev vx
+    h "$k" link set vx up
+    mac[$k]=$(h "$k" -j link show vx | jq -r '.[0].address')
+  done
+  for k in 1 2; do
+    local r; r=$(other "$k")
+    h "$k" route add "100.96.$r.0/24" via "100.96.$r.0" dev vx onlink
+    h "$k" neigh add "100.96.$r.0" lladdr "${mac[$r]}" dev vx nud permanent
+    bridge -n "${HOST[$k]}" fdb append "${mac[$r]}" dev vx dst "198.18.0.$r"
+  done
+}
+vxlan_down() {
+  for k in 1 2; do
+    h "$k" route del "100.96.$(other "$k").0/24" 2>/dev/null || true
+    h "$k" link del vx 2>/dev/null || true
+  done
+  unplug_containers
+}
+
+# ---- variant (c): Weft's datapath (HOOK, not yet available) -----------------------------------
+# weft_datapath is the one place a later change fills in. Its contract:
+#   - on entry: the lab (hosts ${HOST[1]}, ${HOST[2]} with eth0 198.18.0.K/24) and the empty
+#     container namespaces ${CTR[1]}, ${CTR[2]} exist; nothing else is configured;
+#   - it must make the Weft agent (one per lab host, run inside that host's namespace, e.g.
+#     `ip netns exec ${HOST[k]} $WEFT agent ...` started in the background with its pid appended
+#     to SERVER_PIDS so cleanup stops it) configure the SAME topology: one network, VNI 1, UDP
+#     4789, host subnet 100.96.K.0/24 with gateway 100.96.K.1, MTU 1450, and attach container K
+#     as a workload: its eth0 with 100.96.K.2/24, default route via 100.96.K.1;
+#   - on success: return 0 with 100.96.2.2 reachable from ${CTR[1]}; measure() then runs the same
+#     tests as for the other variants and weft_datapath_down must undo everything inside the lab
+#     host namespaces (the container namespaces themselves are removed by cleanup);
+#   - it runs as a plain command (set -e applies) unless it skips or fails on purpose through
+#     skip_variant / fail_variant (then it returns 0 and measure() is not run).
+weft_datapath() {
+  if [ "${WEFT_BENCH_AGENT:-0}" != 1 ]; then
+    skip_variant weft "not yet available: the Weft agent does not configure this topology yet (set WEFT_BENCH_AGENT=1 once it does)"
+    return 0
+  fi
+  fail_variant weft "WEFT_BENCH_AGENT=1 but the weft_datapath hook in bench/overlay.sh is still the placeholder"
+  return 0
+}
+weft_datapath_down() {
+  :  # undo what weft_datapath did (stop the agents by pid, remove what they made)
+}
+
+# ---- measurements -----------------------------------------------------------------------------
+declare -A R          # R[variant.metric] = value
+declare -A STATUS     # STATUS[variant] = ok | skipped: why | failed: why
+skip_variant() { STATUS[$1]="skipped: $2"; log "$1: skipped, $2"; }
+fail_variant() { STATUS[$1]="failed: $2"; log "$1: FAILED, $2"; }
+
+tx_bytes() {  # tx_bytes K DEV: transmitted bytes of DEV in lab host K (0 when DEV is absent)
+  h "$1" -j -s link show "$2" 2>/dev/null | jq -r '.[0].stats64.tx.bytes // 0' 2>/dev/null || echo 0
+}
+
+ksoftirqd_ticks() {  # total utime+stime (clock ticks) of the kernel's ksoftirqd threads
+  local pid sum=0 f
+  for pid in $(pgrep '^ksoftirqd/' || true); do
+    f=$(cut -d' ' -f14,15 "/proc/$pid/stat" 2>/dev/null) || continue
+    sum=$((sum + ${f% *} + ${f#* }))
+  done
+  echo "$sum"
+}
+
+# iperf_run VARIANT KEY STREAMS: one iperf3 test container1 -> container2.
+# CPU s/GiB = (CPU of the iperf3 client and server processes, user+sys as iperf3 reports it, which
+# includes the softirq work the kernel charged to them) + (CPU of the ksoftirqd threads), divided
+# by the GiB received. Softirq work charged to unrelated processes is not counted.
+iperf_run() {
+  local v=$1 key=$2 streams=$3 json=$TMP/$1-$2.json t0 t1 hz
+  hz=$(getconf CLK_TCK)
+  local u0 u1 x0 x1
+  u0=$(tx_bytes 1 eth0); x0=$(tx_bytes 1 vx)
+  t0=$(ksoftirqd_ticks)
+  if ! timeout $((DURATION + 30)) ip netns exec "${CTR[1]}" \
+      iperf3 -c "$SERVER_ADDR" -p "$IPERF_PORT" -t "$DURATION" -P "$streams" -J >"$json" 2>"$TMP/$v-$key.err"; then
+    die "$v: iperf3 -P $streams failed: $(jq -r '.error // empty' "$json" 2>/dev/null) $(cat "$TMP/$v-$key.err")"
+  fi
+  t1=$(ksoftirqd_ticks)
+  u1=$(tx_bytes 1 eth0); x1=$(tx_bytes 1 vx)
+  local err; err=$(jq -r '.error // empty' "$json")
+  [ -z "$err" ] || die "$v: iperf3 -P $streams: $err"
+  eval "$(jq -r --argjson hz "$hz" --argjson kt "$((t1 - t0))" '
+    .end as $e
+    | ($e.sum_received.bytes) as $bytes
+    | ($e.sum_received.seconds) as $secs
+    | (($e.cpu_utilization_percent.host_total + $e.cpu_utilization_percent.remote_total) / 100 * $secs
+       + $kt / $hz) as $cpu
+    | "gbps=\($e.sum_received.bits_per_second / 1e9) retr=\($e.sum_sent.retransmits // 0) bytes=\($bytes) cpu=\($cpu) cpugib=\(if $bytes > 0 then $cpu / ($bytes / 1073741824) else 0 end)"
+  ' "$json")"
+  # Path check: the payload must have left host 1 over the underlay (and, for vxlan, through the
+  # VXLAN device), so no variant can take a shortcut.
+  [ $((u1 - u0)) -ge "$bytes" ] || die "$v: only $((u1 - u0)) bytes left host 1 on eth0 for $bytes received"
+  if [ "$v" = vxlan ]; then
+    [ $((x1 - x0)) -ge "$bytes" ] || die "$v: only $((x1 - x0)) bytes went through vx for $bytes received"
+  fi
+  R[$v.$key.gbps]=$(printf '%.2f' "$gbps")
+  R[$v.$key.retr]=$retr
+  R[$v.$key.cpugib]=$(printf '%.2f' "$cpugib")
+  log "$v: iperf3 -P $streams: ${R[$v.$key.gbps]} Gbit/s, $retr retransmits, $(printf '%.1f' "$cpu") CPU s for $((bytes / 1048576)) MiB (${R[$v.$key.cpugib]} CPU s/GiB)"
+}
+
+LAT_TOOL=
+choose_latency_tool() {
+  if [ "${WEFT_BENCH_LATENCY:-}" = ping ]; then
+    LAT_TOOL=ping; log "latency: ping fallback forced by WEFT_BENCH_LATENCY=ping"; return
+  fi
+  if ! command -v sockperf >/dev/null; then
+    if apt-cache policy sockperf 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+      log "latency: installing sockperf from the Debian archive"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sockperf >/dev/null 2>&1 \
+        || log "latency: apt-get install sockperf failed"
+    fi
+  fi
+  if command -v sockperf >/dev/null; then
+    LAT_TOOL=sockperf
+  else
+    LAT_TOOL=ping
+    log "latency: sockperf not available, falling back to ping -c 200 -i 0.01 (ICMP RTT percentiles)"
+  fi
+}
+
+latency_run() {
+  local v=$1 out=$TMP/$v-lat.txt
+  if [ "$LAT_TOOL" = sockperf ]; then
+    # TCP ping-pong, 14-byte messages, one outstanding at a time; --full-rtt reports round trips.
+    cx 2 sockperf server -i "$SERVER_ADDR" -p "$SOCKPERF_PORT" --tcp >"$TMP/$v-sockperf-server.log" 2>&1 &
+    local spid=$!
+    SERVER_PIDS+=("$spid")
+    wait_listen 2 "$SOCKPERF_PORT"
+    timeout $((LAT_SECONDS + 30)) ip netns exec "${CTR[1]}" \
+      sockperf ping-pong -i "$SERVER_ADDR" -p "$SOCKPERF_PORT" --tcp -t "$LAT_SECONDS" --full-rtt \
+      2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$out" || die "$v: sockperf ping-pong failed: $(tail -3 "$out")"
+    kill "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
+    local dropped
+    dropped=$(sed -n 's/.*# dropped messages = \([0-9]*\).*/\1/p' "$out" | head -1)
+    [ -n "$dropped" ] || die "$v: could not parse sockperf output: $(tail -5 "$out")"
+    [ "$dropped" = 0 ] || log "$v: warning: sockperf dropped $dropped messages"
+    R[$v.lat.avg]=$(sed -n 's/.*avg-rtt=\([0-9.]*\).*/\1/p' "$out" | head -1)
+    R[$v.lat.p50]=$(sed -n 's/.*percentile 50\.000 = *\([0-9.]*\).*/\1/p' "$out" | head -1)
+    R[$v.lat.p99]=$(sed -n 's/.*percentile 99\.000 = *\([0-9.]*\).*/\1/p' "$out" | head -1)
+    R[$v.lat.n]=$(sed -n 's/.*Total \([0-9]*\) observations.*/\1/p' "$out" | head -1)
+  else
+    # ICMP echo, 200 packets 10 ms apart; percentiles (nearest rank) from per-packet times.
+    cx 1 ping -n -c 200 -i 0.01 -W 1 "$SERVER_ADDR" >"$out" 2>&1 || true
+    local lost; lost=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$out")
+    [ "${lost:-100}" = 0 ] || log "$v: warning: ping lost ${lost:-?}% of packets"
+    local stats
+    stats=$(sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' "$out" | sort -n | awk '
+      { t[NR] = $1 * 1000; s += t[NR] }
+      END {
+        if (NR == 0) { print "avg= p50= p99= n=0"; exit }
+        i50 = int(NR * 0.50 + 0.999999); i99 = int(NR * 0.99 + 0.999999)
+        printf "avg=%.3f p50=%.3f p99=%.3f n=%d\n", s / NR, t[i50], t[i99], NR
+      }')
+    eval "$stats"
+    [ "$n" -gt 0 ] || die "$v: ping got no replies"
+    R[$v.lat.avg]=$avg; R[$v.lat.p50]=$p50; R[$v.lat.p99]=$p99; R[$v.lat.n]=$n
+  fi
+  log "$v: latency ($LAT_TOOL): RTT avg ${R[$v.lat.avg]} us, p50 ${R[$v.lat.p50]} us, p99 ${R[$v.lat.p99]} us over ${R[$v.lat.n]} samples"
+}
+
+measure() {
+  local v=$1
+  # Sanity first: reachability and the overlay MTU (a full-size unfragmentable packet must pass).
+  cx 1 ping -n -c 3 -i 0.2 -W 2 -q "$SERVER_ADDR" >/dev/null || die "$v: container 1 cannot reach $SERVER_ADDR"
+  cx 1 ping -n -c 1 -W 2 -q -M do -s $((MTU - 28)) "$SERVER_ADDR" >/dev/null \
+    || die "$v: a $MTU-byte packet does not pass container 1 -> $SERVER_ADDR"
+  cx 2 iperf3 -s -p "$IPERF_PORT" >"$TMP/$v-iperf3-server.log" 2>&1 &
+  local ipid=$!
+  SERVER_PIDS+=("$ipid")
+  wait_listen 2 "$IPERF_PORT"
+  iperf_run "$v" p1 1
+  iperf_run "$v" p4 4
+  kill "$ipid" 2>/dev/null || true
+  wait "$ipid" 2>/dev/null || true
+  latency_run "$v"
+  STATUS[$v]=ok
+}
+
+# ---- report -----------------------------------------------------------------------------------
+ratio() {  # ratio NUM DEN -> "0.62x" or "-"
+  awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2fx\n", a / b }'
+}
+val() { local v=${R[$1]:-}; [ -n "$v" ] && printf '%s' "$v" || printf -- '-'; }
+fmt1() { local v=${R[$1]:-}; [ -n "$v" ] && printf '%.1f' "$v" || printf -- '-'; }
+
+METRICS="p1.gbps p1.retr p4.gbps p4.retr lat.p50 lat.p99 p1.cpugib p4.cpugib"
+table() {  # markdown table of all variants plus ratio rows
+  local lat_label
+  [ "$LAT_TOOL" = sockperf ] && lat_label="TCP RTT" || lat_label="ICMP RTT"
+  printf '| variant | 1 stream Gbit/s | retr | 4 streams Gbit/s | retr | %s p50 us | %s p99 us | CPU s/GiB 1 stream | CPU s/GiB 4 streams |\n' "$lat_label" "$lat_label"
+  printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+  local v
+  for v in routed vxlan weft; do
+    if [ "${STATUS[$v]:-}" = ok ]; then
+      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$v" \
+        "$(val $v.p1.gbps)" "$(val $v.p1.retr)" "$(val $v.p4.gbps)" "$(val $v.p4.retr)" \
+        "$(fmt1 $v.lat.p50)" "$(fmt1 $v.lat.p99)" "$(val $v.p1.cpugib)" "$(val $v.p4.cpugib)"
+    else
+      printf '| %s | %s | | | | | | | |\n' "$v" "${STATUS[$v]:-not run}"
+    fi
+  done
+  local pair a b
+  for pair in vxlan/routed weft/vxlan; do
+    a=${pair%/*}; b=${pair#*/}
+    if [ "${STATUS[$a]:-}" = ok ] && [ "${STATUS[$b]:-}" = ok ]; then
+      printf '| **%s** | %s | | %s | | %s | %s | %s | %s |\n' "$pair" \
+        "$(ratio "${R[$a.p1.gbps]}" "${R[$b.p1.gbps]}")" "$(ratio "${R[$a.p4.gbps]}" "${R[$b.p4.gbps]}")" \
+        "$(ratio "${R[$a.lat.p50]}" "${R[$b.lat.p50]}")" "$(ratio "${R[$a.lat.p99]}" "${R[$b.lat.p99]}")" \
+        "$(ratio "${R[$a.p1.cpugib]}" "${R[$b.p1.cpugib]}")" "$(ratio "${R[$a.p4.cpugib]}" "${R[$b.p4.cpugib]}")"
+    else
+      printf '| **%s** | n/a (%s not measured) | | | | | | | |\n' "$pair" \
+        "$([ "${STATUS[$a]:-}" = ok ] && echo "$b" || echo "$a")"
+    fi
+  done
+}
+
+RESULTS_HEADER='# Overlay benchmark results
+
+Appended by `bench/overlay.sh`, one section per run. Every run uses one 2-host Weft lab
+(`weft lab up`, hosts 198.18.0.1 and 198.18.0.2 on a namespace bridge, underlay MTU 1500) and
+measures container to container (container K is a network namespace at 100.96.K.2/24 behind a
+bridge on host K with gateway 100.96.K.1), overlay MTU 1450 on the bridge and container veths in
+every variant:
+
+- **routed**: no encapsulation; each host routes the other container subnet via the other
+  underlay address. The baseline: what the overlay costs is measured against this.
+- **vxlan**: hand-configured kernel VXLAN in the flannel L3 style (VNI 1, UDP 4789, no learning,
+  100.96.K.0/32 on the VXLAN device, per remote host one onlink route, one permanent neighbour
+  entry, one FDB entry). The reference Weft has to match.
+- **weft**: Weft'"'"'s own datapath configuring the same topology (hook `weft_datapath`; measured
+  only with `WEFT_BENCH_AGENT=1` once the agent can do it).
+
+Columns: iperf3 TCP goodput (received) with 1 and 4 streams and the sender'"'"'s retransmits;
+round-trip latency percentiles in microseconds (sockperf TCP ping-pong when available, else ICMP
+ping; each section says which); CPU seconds per GiB received (iperf3 client and server process
+CPU plus the ksoftirqd threads). Ratios below 1.00x mean less throughput (or lower latency / less
+CPU) than the reference. All hosts share one machine, so figures are only comparable within a
+section; background load skews them.
+'
+
+record() {
+  local file=bench/RESULTS.md
+  [ -f "$file" ] || printf '%s' "$RESULTS_HEADER" >"$file"
+  {
+    printf '\n## %s\n\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    printf 'Command: `%s`\n\n' "$COMMAND"
+    printf -- '- commit %s%s, weft binary `%s`\n' "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+      "$(git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || echo ' (sources modified)')" "$WEFT"
+    printf -- '- kernel %s, %s CPUs, load average at start %s\n' "$(uname -r)" "$(nproc)" "$LOAD_START"
+    printf -- '- iperf3 %s, %s s per test; latency: %s\n' "$(iperf3 --version | awk 'NR==1{print $2}')" "$DURATION" "$LAT_DESC"
+    printf '\n'
+    table
+  } >>"$file"
+  log "appended results to $file"
+}
+
+# ---- main -------------------------------------------------------------------------------------
+COMMAND=bench/overlay.sh
+if [ "$DURATION" != 10 ]; then COMMAND+=" -t $DURATION"; fi
+if [ "$RECORD" = 0 ]; then COMMAND+=" --no-record"; fi
+if [ "${WEFT_BENCH_AGENT:-0}" = 1 ]; then COMMAND="WEFT_BENCH_AGENT=1 $COMMAND"; fi
+if [ "${WEFT_BENCH_LATENCY:-}" = ping ]; then COMMAND="WEFT_BENCH_LATENCY=ping $COMMAND"; fi
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+remove_leftovers
+choose_latency_tool
+if [ "$LAT_TOOL" = sockperf ]; then
+  LAT_DESC="sockperf $(sockperf --version 2>&1 | sed -n 's/.*version \([^ ,]*\).*/\1/p' | head -1) TCP ping-pong, ${LAT_SECONDS} s, 14-byte messages, full RTT"
+else
+  LAT_DESC="ping fallback (sockperf unavailable or WEFT_BENCH_LATENCY=ping): ICMP echo, 200 packets, 10 ms apart, 56-byte payload"
+fi
+log "lab $LAB, load average $LOAD_START, $DURATION s per iperf3 test"
+
+LAB_UP=1
+"$WEFT" lab up "$LAB" --hosts 2 >"$TMP/lab-up.log" 2>&1 || die "weft lab up failed: $(cat "$TMP/lab-up.log")"
+make_containers
+
+log "routed: configuring"
+routed_up
+measure routed
+routed_down
+
+log "vxlan: configuring"
+vxlan_up
+measure vxlan
+vxlan_down
+
+weft_datapath
+if [ -z "${STATUS[weft]:-}" ]; then
+  measure weft
+  weft_datapath_down
+fi
+
+echo
+echo "Container-to-container, 2-host lab, overlay MTU $MTU, iperf3 ${DURATION} s per test, load average at start $LOAD_START"
+echo "Latency: $LAT_DESC"
+echo
+table
+echo
+if [ "$RECORD" = 1 ]; then record; fi
+
+rc=0
+[[ "${STATUS[weft]:-}" == failed* ]] && rc=1
+exit "$rc"
