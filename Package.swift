@@ -48,7 +48,10 @@ let package = Package(
       name: "WeftAgent",
       dependencies: ["WeftDatapath", "WeftModel", "WeftClient", "WeftLinux", "WeftWire"]
     ),
-    .target(name: "WeftLab", dependencies: ["WeftLinux", "WeftWire"]),
+    .target(
+      name: "WeftLab",
+      dependencies: ["WeftLinux", "WeftWire", "WeftModel", "WeftClient", "WeftAgent", "WeftDatapath"]
+    ),
     .target(
       name: "WeftCLI",
       dependencies: [
@@ -57,6 +60,7 @@ let package = Package(
         "WeftDatapath",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
     .executableTarget(
@@ -81,7 +85,7 @@ let package = Package(
       name: "WeftDatapathTests",
       dependencies: ["WeftDatapath", "WeftAgent", "WeftLinux", "WeftWire", "WeftModel"]
     ),
-    .testTarget(name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux"]),
+    .testTarget(name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux", "WeftModel", "WeftClient"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,8 @@
 #include "CWeftLinux.h"
 
 #include <sched.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -17,6 +19,12 @@ int weft_tun_attach(int fd, const char *name, int flags, char *out_name) {
   out_name[IFNAMSIZ - 1] = 0;
   return 0;
 }
+
+int weft_spawn_add_closefrom(void *actions, int lowest) {
+  return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, lowest);
+}
+
+void weft_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
 
 int weft_ioctl_ptr(int fd, unsigned long request, void *arg) { return ioctl(fd, request, arg); }
 

@@ -22,6 +22,9 @@ struct AgentCommand: AsyncParsableCommand {
   @Option(help: "The datapath: kernel.")
   var datapath: String = "kernel"
 
+  @Option(help: "Directory for the agent's state (the workload address allocations).")
+  var state: String = "/var/lib/weft/agent"
+
   @Option(help: "Seconds between full reconciles without events.")
   var resync: Int = 30
 
@@ -36,6 +39,7 @@ struct AgentCommand: AsyncParsableCommand {
       }
       wanted = a
     }
+    try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
     let netlink = try Netlink()
     let (address, link) = try Underlay.find(wanted, netlink: netlink)
     let hostName = name ?? ProcessInfo.processInfo.hostName

@@ -1,16 +1,46 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import NIOCore
+import ServiceLifecycle
 import WeftControl
 import WeftStore
+
+/// Collects the listeners' URLs and writes them to the ready file once all are up.
+actor ReadyURLs {
+  let expected: Int
+  let file: String?
+  var urls: [String] = []
+
+  init(expected: Int, file: String?) {
+    self.expected = expected
+    self.file = file
+  }
+
+  func add(_ address: SocketAddress?) {
+    switch address {
+    case .v4(let a)?: urls.append("http://\(a.host):\(address?.port ?? 0)")
+    case .v6(let a)?: urls.append("http://[\(a.host)]:\(address?.port ?? 0)")
+    case .unixDomainSocket?:
+      let path = address?.pathname ?? ""
+      urls.append(
+        "http+unix://" + (path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? path))
+    case nil: urls.append("unknown")
+    }
+    print("weft controller listening on \(urls.last!)")
+    if urls.count == expected, let file {
+      try? (urls.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+    }
+  }
+}
 
 /// `weft controller`: the control plane's API server.
 struct ControllerCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "controller", abstract: "Run the controller: the API, the store and the allocators.")
 
-  @Option(help: "Address and port to listen on.")
-  var listen: String = "127.0.0.1:7443"
+  @Option(help: "Where to listen: ADDRESS:PORT (port 0 picks one) or unix:PATH; repeat for more.")
+  var listen: [String] = ["127.0.0.1:7443"]
 
   @Option(help: "Directory for the store (weft.db) and the token file.")
   var data: String = "/var/lib/weft"
@@ -21,22 +51,26 @@ struct ControllerCommand: AsyncParsableCommand {
   @Option(help: "Seconds without a heartbeat before a host is removed and its leases released.")
   var leaseTTL: Int = 3600
 
+  @Option(help: "A file to write the listening URLs to, one per line, once every listener is up.")
+  var readyFile: String?
+
   func run() async throws {
-    guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
-      throw ValidationError("--listen '\(listen)' must be ADDRESS:PORT, e.g. 127.0.0.1:7443")
-    }
-    let host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    let addresses = try listen.map(Self.bindAddress)
     try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
     let token =
       try self.token ?? ProcessInfo.processInfo.environment["WEFT_TOKEN"] ?? Self.tokenFile(in: data)
     let store = try SQLiteStore(path: "\(data)/weft.db")
     let controller = Controller(store: store, leaseTTL: .seconds(leaseTTL))
-    let app = Application(
-      router: ControlServer.router(controller: controller, token: token),
-      configuration: .init(address: .hostname(host, port: port), serverName: "weft"))
-    print(
-      "weft controller listening on \(listen), store \(data)/weft.db at revision \(try await store.currentRevision())"
-    )
+    let router = ControlServer.router(controller: controller, token: token)
+    let ready = ReadyURLs(expected: addresses.count, file: readyFile)
+    var apps = addresses.map { address in
+      Application(
+        router: router, configuration: .init(address: address, serverName: "weft"),
+        onServerRunning: { channel in await ready.add(channel.localAddress) })
+    }
+    var main = apps.removeFirst()
+    main.addServices(apps.map { $0 as any Service })
+    print("weft controller: store \(data)/weft.db at revision \(try await store.currentRevision())")
     let expiry = Task {
       while !Task.isCancelled {
         try? await Task.sleep(for: .seconds(5))
@@ -46,7 +80,21 @@ struct ControllerCommand: AsyncParsableCommand {
       }
     }
     defer { expiry.cancel() }
-    try await app.runService()
+    try await main.runService()
+  }
+
+  /// Parses `ADDRESS:PORT` or `unix:PATH`.
+  static func bindAddress(_ text: String) throws -> BindAddress {
+    if text.hasPrefix("unix:") {
+      let path = String(text.dropFirst(5))
+      try? FileManager.default.removeItem(atPath: path)  // a stale socket from an earlier run
+      return .unixDomainSocket(path: path)
+    }
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
+      throw ValidationError("--listen '\(text)' must be ADDRESS:PORT (e.g. 127.0.0.1:7443) or unix:PATH")
+    }
+    let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    return .hostname(host, port: port)
   }
 
   /// Reads DATA/token, or writes a new random one there (mode 0600).

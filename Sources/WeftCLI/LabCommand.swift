@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import WeftControl
 import WeftLab
+import WeftModel
 import WeftWire
 
 #if canImport(Glibc)
@@ -8,16 +10,18 @@ import WeftWire
 #endif
 
 /// `weft lab`: a multi-host lab on this machine in network namespaces.
-struct LabCommand: ParsableCommand {
+struct LabCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "lab",
     abstract: "Run a multi-host lab on this machine in network namespaces.",
-    subcommands: [Up.self, Down.self, List.self, Exec.self]
+    subcommands: [Up.self, Down.self, List.self, Exec.self, Env.self, Apply.self, WorkloadCommand.self]
   )
 
-  struct Up: ParsableCommand {
+  struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Create a lab: an underlay switch and N hosts, host K at 198.18.0.K.")
+      abstract:
+        "Create a lab: an underlay switch, N hosts (host K at 198.18.0.K), a controller and an agent per host."
+    )
 
     @Argument(help: "The lab's name (lower-case letters, digits, dashes).")
     var name: String
@@ -28,12 +32,24 @@ struct LabCommand: ParsableCommand {
     @Option(help: "The underlay network (IPv4, /24 or wider).")
     var underlay: String = Lab.defaultUnderlay.description
 
-    func run() throws {
+    @Option(help: "The agents' datapath: kernel.")
+    var datapath: String = "kernel"
+
+    @Flag(help: "Only the namespaces and the underlay: no controller, no agents.")
+    var noControlPlane = false
+
+    func run() async throws {
       guard let prefix = IPPrefix(underlay) else {
         throw ValidationError("--underlay '\(underlay)' is not an IPv4 prefix such as 198.18.0.0/24")
       }
-      try reportingLabErrors {
+      try await reportingLabErrorsAsync {
+        let clock = ContinuousClock()
+        let t0 = clock.now
         try Lab.up(name: name, hosts: hosts, underlay: prefix) { print($0) }
+        if !noControlPlane {
+          try await Lab.startControlPlane(name: name, datapath: datapath) { print($0) }
+          print("control plane up in \(clock.now - t0); client commands: eval $(weft lab env \(name))")
+        }
       }
     }
   }
@@ -95,6 +111,112 @@ struct LabCommand: ParsableCommand {
       throw ExitCode(status)
     }
   }
+
+  struct Env: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Print the environment that points client commands at the lab's controller.",
+      discussion: "Use: eval $(weft lab env NAME); weft get hosts")
+
+    @Argument(help: "The lab's name.")
+    var name: String
+
+    func run() throws {
+      try reportingLabErrors {
+        let client = try Lab.client(name)
+        print("export WEFT_CONTROLLER=\(client.baseURL) WEFT_TOKEN=\(client.token)")
+      }
+    }
+  }
+
+  struct Apply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply a YAML file to the lab's controller.")
+
+    @Argument(help: "The lab's name.")
+    var name: String
+
+    @Option(name: .shortAndLong, help: "The file to apply.")
+    var file: String
+
+    func run() async throws {
+      try await reportingLabErrorsAsync {
+        let client = try Lab.client(name)
+        guard let data = FileManager.default.contents(atPath: file) else { throw fail("cannot read \(file)") }
+        do {
+          let applied = try await client.apply(try Manifest.parse(String(decoding: data, as: UTF8.self)))
+          for r in applied.items { print("\(r.kind.rawValue.lowercased())/\(r.metadata.name) applied") }
+        } catch let e as Manifest.Error {
+          throw fail("\(file): \(e)")
+        } catch let e as ControlError {
+          throw fail(e.message)
+        }
+      }
+    }
+  }
+
+  struct WorkloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "workload", abstract: "Add or remove lab workloads (network namespaces on a host).",
+      subcommands: [Add.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(commandName: "add", abstract: "Attach a new workload.")
+
+      @Argument(help: "The lab's name.")
+      var name: String
+
+      @Argument(help: "The workload's name.")
+      var workload: String
+
+      @Option(help: "The host (host1, host2, ...).")
+      var host: String
+
+      @Option(help: "The network.")
+      var network: String
+
+      @Option(help: "A label, key=value; repeat for more.")
+      var label: [String] = []
+
+      func run() async throws {
+        var labels: [String: String] = [:]
+        for l in label {
+          let parts = l.split(separator: "=", maxSplits: 1).map(String.init)
+          guard parts.count == 2, !parts[0].isEmpty else {
+            throw ValidationError("--label '\(l)' must be key=value")
+          }
+          labels[parts[0]] = parts[1]
+        }
+        try await reportingLabErrorsAsync {
+          do {
+            let w = try await Lab.addWorkload(
+              lab: name, workload: workload, host: host, network: network, labels: labels)
+            print(
+              "workload \(w.name) on \(w.host), network \(w.network), address \(w.address), namespace \(w.namespace)"
+            )
+          } catch let e as ControlError {
+            throw fail(e.message)
+          }
+        }
+      }
+    }
+
+    struct Remove: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Detach and remove a workload.")
+
+      @Argument(help: "The lab's name.")
+      var name: String
+
+      @Argument(help: "The workload's name.")
+      var workload: String
+
+      func run() async throws {
+        try await reportingLabErrorsAsync {
+          try await Lab.removeWorkload(lab: name, workload: workload)
+          print("workload \(workload) removed")
+        }
+      }
+    }
+  }
 }
 
 /// Prints a lab error to stderr as `weft: message` and exits 1, instead of ArgumentParser's
@@ -103,6 +225,17 @@ struct LabCommand: ParsableCommand {
 func reportingLabErrors<T>(_ body: () throws -> T) throws -> T {
   do {
     return try body()
+  } catch let error as LabError {
+    FileHandle.standardError.write(Data("weft: \(error.message)\n".utf8))
+    throw ExitCode(error.code == .notPrivileged ? 77 : 1)
+  }
+}
+
+/// The asynchronous form of ``reportingLabErrors(_:)``.
+@discardableResult
+func reportingLabErrorsAsync<T>(_ body: () async throws -> T) async throws -> T {
+  do {
+    return try await body()
   } catch let error as LabError {
     FileHandle.standardError.write(Data("weft: \(error.message)\n".utf8))
     throw ExitCode(error.code == .notPrivileged ? 77 : 1)

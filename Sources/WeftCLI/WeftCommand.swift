@@ -1,4 +1,5 @@
 import ArgumentParser
+import WeftLinux
 
 /// The `weft` command: the root of every subcommand.
 @available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
@@ -22,6 +23,8 @@ extension WeftCommand {
   /// Parses the process arguments, runs the chosen subcommand (awaiting asynchronous ones) and
   /// exits with its status.
   public static func runFromCommandLine() async {
+    // Long-running commands log line by line, even to a file.
+    Spawn.lineBufferStandardOutput()
     do {
       var command = try Self.parseAsRoot()
       if var asyncCommand = command as? any AsyncParsableCommand {

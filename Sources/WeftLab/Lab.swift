@@ -69,6 +69,7 @@ public enum Lab {
       let rest = ns.dropFirst(prefix.count)
       return rest == "sw"
         || (rest.hasPrefix("host") && rest.dropFirst(4).allSatisfy(\.isNumber) && rest.count > 4)
+        || rest.hasPrefix("wl.")  // workloads; lab names have no dots, so this cannot be another lab's
     }
   }
 
@@ -158,12 +159,32 @@ public enum Lab {
     var names = Set(Self.namespaces(of: name))
     if let state = Self.load(name) {
       names.formUnion(state.hosts.map(\.namespace) + [state.switchNamespace])
+      names.formUnion((state.workloads ?? []).map(\.namespace))
+      if let control = state.control {
+        for (host, pid) in control.agents.sorted(by: { $0.key < $1.key }) where Self.isOurs(pid, lab: name) {
+          Spawn.stop(pid)
+          removed.append("agent \(host) (pid \(pid))")
+        }
+        if Self.isOurs(control.controllerPID, lab: name) {
+          Spawn.stop(control.controllerPID)
+          removed.append("controller (pid \(control.controllerPID))")
+        }
+      }
     }
     for ns in names.sorted() where NetworkNamespace(ns).exists {
       if (try? NetworkNamespace(ns).delete()) != nil { removed.append(ns) }
     }
     try? FileManager.default.removeItem(atPath: "\(Self.stateDirectory)/\(name)")
     return removed
+  }
+
+  /// True when `pid` is still a weft process of this lab (not a reused pid of someone else's).
+  static func isOurs(_ pid: Int32, lab name: String) -> Bool {
+    guard pid > 0, let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else {
+      return false
+    }
+    let text = String(decoding: cmdline, as: UTF8.self)
+    return text.contains("weft") && text.contains("/run/weft/labs/\(name)/")
   }
 
   static func save(_ state: LabState) throws {

@@ -29,10 +29,50 @@ public struct LabState: Codable, Sendable, Equatable {
   public var switchBridge: String
   /// The hosts, in order.
   public var hosts: [LabHost]
+  /// The controller and agents, when the lab runs a control plane.
+  public var control: LabControlPlane?
+  /// Workloads added with `weft lab workload add`.
+  public var workloads: [LabWorkload]?
 
-  /// The namespace for a target name: a host's name, or `switch`.
+  /// The namespace for a target name: a host's name, a workload's name, or `switch`.
   public func namespace(for target: String) -> String? {
     if target == "switch" { return self.switchNamespace }
-    return self.hosts.first { $0.name == target }?.namespace
+    if let h = self.hosts.first(where: { $0.name == target }) { return h.namespace }
+    return self.workloads?.first { $0.name == target }?.namespace
   }
+}
+
+/// The lab's control plane: a controller in the root namespace (loopback and a unix socket) and
+/// one agent per host, each in its host's namespace.
+public struct LabControlPlane: Codable, Sendable, Equatable {
+  /// The controller's pid.
+  public var controllerPID: Int32
+  /// The controller's URLs: loopback TCP for clients in the root namespace, a unix socket for
+  /// agents in the host namespaces.
+  public var urls: [String]
+  /// The API token.
+  public var token: String
+  /// The datapath the agents run.
+  public var datapath: String
+  /// Agent pids by host name.
+  public var agents: [String: Int32]
+
+  /// The loopback URL.
+  public var loopbackURL: String? { self.urls.first { $0.hasPrefix("http://") } }
+  /// The unix-socket URL.
+  public var socketURL: String? { self.urls.first { $0.hasPrefix("http+unix://") } }
+}
+
+/// A workload in a lab: a namespace attached to a network on a host.
+public struct LabWorkload: Codable, Sendable, Equatable {
+  /// The workload's name.
+  public var name: String
+  /// The host it runs on.
+  public var host: String
+  /// The network it is attached to.
+  public var network: String
+  /// Its namespace.
+  public var namespace: String
+  /// Its address with prefix length.
+  public var address: String
 }

@@ -33,6 +33,7 @@ static const int WEFT_UDP_SEGMENT = 103;  // UDP_SEGMENT, not in every libc head
 static const int WEFT_UDP_GRO = 104;      // UDP_GRO
 static const int WEFT_SOL_UDP = 17;
 static const int WEFT_CLONE_NEWNET = 0x40000000;  // CLONE_NEWNET, from sched.h under _GNU_SOURCE
+static const short WEFT_POSIX_SPAWN_SETSID = 0x80;  // POSIX_SPAWN_SETSID, from spawn.h under _GNU_SOURCE
 
 static const unsigned int WEFT_TUN_F_USO4 = 0x20;  // newer than some installed headers
 static const unsigned int WEFT_TUN_F_USO6 = 0x40;
@@ -40,6 +41,13 @@ static const unsigned int WEFT_TUN_F_USO6 = 0x40;
 /// Attaches `fd` (an open /dev/net/tun) to the device `name` with IFF_* `flags` (TUNSETIFF);
 /// writes the kernel's chosen name into `out_name` (IFNAMSIZ bytes). Returns 0 or -1 with errno.
 int weft_tun_attach(int fd, const char *name, int flags, char *out_name);
+
+/// Adds "close every descriptor from `lowest` up" to spawn file actions (glibc 2.34+), so a
+/// detached child keeps no pipe of its parent open.
+int weft_spawn_add_closefrom(void *actions, int lowest);
+
+/// Makes stdout line buffered (so logs written to a file appear line by line).
+void weft_line_buffer_stdout(void);
 
 /// Calls ioctl with a pointer argument.
 int weft_ioctl_ptr(int fd, unsigned long request, void *arg);

@@ -1,0 +1,137 @@
+import Foundation
+import WeftClient
+import WeftLinux
+import WeftModel
+
+extension Lab {
+  /// The lab's own directory under /run/weft/labs.
+  public static func directory(_ name: String) -> String { "\(Self.stateDirectory)/\(name)" }
+
+  /// The weft executable this process runs from, used to start the lab's controller and agents.
+  public static var executable: String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+  }
+
+  /// Starts the lab's control plane: a controller in the root namespace listening on a loopback
+  /// port and on a unix socket in the lab's directory, then one agent per host inside the host's
+  /// namespace (reaching the controller through the socket), and waits until every host joined.
+  /// On failure the whole lab is removed.
+  public static func startControlPlane(
+    name: String, datapath: String = "kernel", progress: (String) -> Void = { _ in }
+  ) async throws(LabError) {
+    guard var state = Self.load(name) else {
+      throw LabError(.notFound, "no lab '\(name)' (see: weft lab list)")
+    }
+    let dir = Self.directory(name)
+    let clock = ContinuousClock()
+    do {
+      let t0 = clock.now
+      var rng = SystemRandomNumberGenerator()
+      let token = (0..<16).map { _ in String(UInt8.random(in: 0...255, using: &rng), radix: 16) }.joined()
+      let ready = "\(dir)/controller.ready"
+      try? FileManager.default.removeItem(atPath: ready)
+      let controllerPID = try Spawn.start(
+        [
+          Self.executable, "controller", "--listen", "127.0.0.1:0", "--listen", "unix:\(dir)/controller.sock",
+          "--data", "\(dir)/controller", "--ready-file", ready,
+        ], logPath: "\(dir)/controller.log", environment: ["WEFT_TOKEN": token], newSession: true)
+      state.control = LabControlPlane(
+        controllerPID: controllerPID, urls: [], token: token, datapath: datapath, agents: [:])
+      try Self.save(state)
+      let urls = try await Self.waitFor("the controller to listen (see \(dir)/controller.log)") {
+        () -> [String]? in
+        guard let text = try? String(contentsOfFile: ready, encoding: .utf8) else { return nil }
+        let lines = text.split(separator: "\n").map(String.init)
+        return lines.count == 2 ? lines : nil
+      }
+      state.control?.urls = urls
+      try Self.save(state)
+      progress(
+        "  start controller, pid \(controllerPID), \(urls.joined(separator: " ")) (\(Self.format(clock.now - t0)))"
+      )
+
+      let t1 = clock.now
+      guard let socketURL = state.control?.socketURL, let loopback = state.control?.loopbackURL else {
+        throw LabError(.system, "the controller did not report its addresses")
+      }
+      for host in state.hosts {
+        state.control?.agents[host.name] = try Self.startAgent(
+          lab: name, host: host, controller: socketURL, token: token, datapath: datapath)
+        try Self.save(state)
+      }
+      let client = ControlClient(baseURL: loopback, token: token)
+      let expected = Set(state.hosts.map(\.name))
+      _ = try await Self.waitFor("every agent to join (see \(dir)/host*.log)") { () -> Bool? in
+        let joined = Set(((try? await client.list(.host))?.items ?? []).map(\.metadata.name))
+        return joined.isSuperset(of: expected) ? true : nil
+      }
+      progress(
+        "  start \(state.hosts.count) agent(s), datapath \(datapath); all joined (\(Self.format(clock.now - t1)))"
+      )
+    } catch {
+      Self.removeAll(name)
+      if let e = error as? LabError { throw e }
+      throw LabError(.system, "lab '\(name)': starting the control plane failed: \(error); removed the lab")
+    }
+  }
+
+  /// Starts the agent of one lab host inside its namespace; returns its pid.
+  static func startAgent(lab name: String, host: LabHost, controller: String, token: String, datapath: String)
+    throws
+    -> Int32
+  {
+    let dir = Self.directory(name)
+    let address = host.underlay.split(separator: "/").first.map(String.init) ?? host.underlay
+    return try NetworkNamespace(host.namespace).spawnDetached(
+      [
+        Self.executable, "agent", "--controller", controller, "--name", host.name, "--underlay-ip", address,
+        "--datapath", datapath, "--state", "\(dir)/\(host.name)",
+      ], logPath: "\(dir)/\(host.name).log", environment: ["WEFT_TOKEN": token])
+  }
+
+  /// Stops a lab host's agent (its datapath stays as it is); `start` starts it again.
+  public static func stopAgent(lab name: String, host: String) throws(LabError) {
+    guard var state = Self.load(name), let pid = state.control?.agents[host] else {
+      throw LabError(.notFound, "lab '\(name)' has no agent on '\(host)'")
+    }
+    if Self.isOurs(pid, lab: name) { Spawn.stop(pid) }
+    state.control?.agents[host] = 0
+    try? Self.save(state)
+  }
+
+  /// Starts a lab host's agent again after ``stopAgent(lab:host:)`` (or restarts a running one).
+  public static func startAgent(lab name: String, host hostName: String) throws(LabError) {
+    guard var state = Self.load(name), let control = state.control, let socket = control.socketURL,
+      let host = state.hosts.first(where: { $0.name == hostName })
+    else { throw LabError(.notFound, "lab '\(name)' has no agent on '\(hostName)'") }
+    if let pid = control.agents[hostName], Self.isOurs(pid, lab: name) { Spawn.stop(pid) }
+    do {
+      state.control?.agents[hostName] = try Self.startAgent(
+        lab: name, host: host, controller: socket, token: control.token, datapath: control.datapath)
+      try Self.save(state)
+    } catch {
+      throw LabError(.system, "lab '\(name)': starting the agent of \(hostName) failed: \(error)")
+    }
+  }
+
+  /// Polls `check` every 100 ms for up to 20 s until it gives a value.
+  static func waitFor<T>(_ what: String, _ check: () async throws -> T?) async throws -> T {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while ContinuousClock.now < deadline {
+      if let value = try await check() { return value }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    throw LabError(.system, "timed out waiting for \(what)")
+  }
+
+  /// A client for the lab's controller over loopback.
+  public static func client(_ name: String) throws(LabError) -> ControlClient {
+    guard let state = Self.load(name) else {
+      throw LabError(.notFound, "no lab '\(name)' (see: weft lab list)")
+    }
+    guard let control = state.control, let url = control.loopbackURL else {
+      throw LabError(.badInput, "lab '\(name)' runs no control plane (it was made with --no-control-plane)")
+    }
+    return ControlClient(baseURL: url, token: control.token)
+  }
+}
