@@ -1,30 +1,41 @@
 #!/usr/bin/env bash
 # bench/overlay.sh: container-to-container overlay benchmark, side by side in one run.
 #
-# Brings up one 2-host Weft lab (`weft lab up`, hosts at 198.18.0.1 and 198.18.0.2), gives each
-# host a "container" (an extra network namespace behind a bridge, subnet 100.96.K.0/24, container
-# at 100.96.K.2, gateway 100.96.K.1) and measures container1 -> container2 over, in turn:
+# Brings up a 2-host Weft lab (`weft lab up`, hosts at 198.18.0.1 and 198.18.0.2), gives each host
+# a "container" (a network namespace behind a bridge, subnet 100.96.K.0/24, container at
+# 100.96.K.2, gateway 100.96.K.1) and measures container1 -> container2 over, in turn:
 #
 #   routed  routing without encapsulation: each host routes the other's container subnet via the
 #           other's underlay address (the baseline).
 #   vxlan   hand-configured kernel VXLAN in the flannel L3 style: VNI 1, UDP 4789, no learning,
 #           100.96.K.0/32 on the VXLAN device, per remote host one onlink route, one permanent
 #           neighbour entry and one FDB entry.
-#   weft    Weft's own datapath, via the hook `weft_datapath` below. Skipped ("not yet
-#           available") unless WEFT_BENCH_AGENT=1.
+#   weft    Weft's own kernel datapath, set up by Weft's control plane (hook `weft_datapath`): the
+#           lab is re-created with its controller and one agent per host, network `blue`
+#           (100.96.0.0/16, VNI 1, MTU 1450) is applied, and the containers are Weft workloads
+#           (`weft lab workload add`, namespaces weft-<lab>-wl.c1/.c2) on the agents' bridge wbr1
+#           and VXLAN device wvx1. Measured by default; WEFT_BENCH_SKIP_WEFT=1 skips it.
 #
-# Every variant uses the same lab, the same container namespaces and the same overlay MTU (1450,
-# i.e. underlay 1500 - 50) on the bridge and the container veths (and the VXLAN device).
-# Per variant: iperf3 TCP throughput (1 stream and 4 streams, DURATION s each, container1 ->
-# container2), TCP round-trip latency (sockperf ping-pong when installed or installable from the
-# Debian archive, otherwise `ping -c 200 -i 0.01` percentiles, and the table says which), and CPU
-# seconds per GiB moved. Prints a table with ratios and appends a dated section to
+# routed and vxlan run in the lab brought up with --no-control-plane, so no agent and no Weft
+# nftables table (`inet weft`, which drops forwarding between different networks' devices) are in
+# their way; the weft variant then runs in the same lab name, same 2-host topology, re-created
+# with the control plane, so its agents' isolation rules are part of what it measures.
+# Every variant uses the same overlay MTU (1450, i.e. underlay 1500 - 50) on the bridge, the
+# container veths and the VXLAN device.
+# Per variant: a full-size DF ping (the MTU), iperf3 TCP throughput (1 stream and 4 streams,
+# DURATION s each, container1 -> container2) with a check that the payload left host 1 on eth0
+# (and, for vxlan/weft, through the VXLAN device vx/wvx1), TCP round-trip latency (sockperf
+# ping-pong when installed or installable from the Debian archive, otherwise
+# `ping -c 200 -i 0.01` percentiles, and the table says which), and CPU seconds per GiB moved.
+# Prints a table with ratios (vxlan/routed, weft/vxlan) and appends a dated section to
 # bench/RESULTS.md.
 #
-# Safety: only namespaces this run creates (lab `wbench-<pid>`, so `weft-wbench-<pid>-*`, and
-# containers `wbench-<pid>-c1`/`-c2`); nothing is changed in the root namespace; all traffic stays
-# inside them. Everything is removed on exit (trap), and leftovers of earlier runs of this script
-# (whose process is gone) are removed on start.
+# Safety: only namespaces this run creates (lab `wbench-<pid>`, so `weft-wbench-<pid>-*` including
+# the workloads `weft-wbench-<pid>-wl.*`, and containers `wbench-<pid>-c1`/`-c2`) and only the
+# processes it starts (iperf3/sockperf servers by pid; the lab's controller and agents through
+# `weft lab down`, which stops them by pid); nothing is changed in the root namespace; all traffic
+# stays inside the lab. Everything is removed on exit (trap), and leftovers of earlier runs of
+# this script (whose process is gone) are removed on start.
 set -Eeuo pipefail
 
 usage() {
@@ -32,17 +43,18 @@ usage() {
 usage: bench/overlay.sh [-t SECONDS] [--no-record] [-h]
 
 Container-to-container throughput, latency and CPU cost of routed (no encapsulation), hand-made
-kernel VXLAN (flannel L3 style) and, with WEFT_BENCH_AGENT=1, Weft's datapath, in one 2-host lab.
-Needs root. Takes about 1 minute per measured variant.
+kernel VXLAN (flannel L3 style) and Weft's kernel datapath (controller + agents, Weft workloads),
+in one 2-host lab. Needs root. Takes about 1 minute per measured variant.
 
   -t SECONDS    iperf3 duration per test (default 10)
   --no-record   print the table only; do not append to bench/RESULTS.md
   -h, --help    this help
 
 environment:
-  WEFT=PATH               weft binary (default .build/debug/weft, else .build/release/weft)
-  WEFT_BENCH_AGENT=1      also measure Weft's datapath (hook weft_datapath; not yet available)
-  WEFT_BENCH_LATENCY=ping force the ping fallback for latency instead of sockperf
+  WEFT=PATH                weft binary (default .build/debug/weft, else .build/release/weft)
+  WEFT_BENCH_SKIP_WEFT=1   skip the weft variant (routed and vxlan only)
+  WEFT_BENCH_AGENT=0       the same (older spelling; the weft variant is measured by default)
+  WEFT_BENCH_LATENCY=ping  force the ping fallback for latency instead of sockperf
 EOF
 }
 
@@ -74,7 +86,8 @@ PREFIX=wbench
 ID=$$
 LAB=$PREFIX-$ID                 # lab namespaces: weft-$LAB-sw, weft-$LAB-host1, weft-$LAB-host2
 declare -A HOST=([1]=weft-$LAB-host1 [2]=weft-$LAB-host2)
-declare -A CTR=([1]=$PREFIX-$ID-c1 [2]=$PREFIX-$ID-c2)
+declare -A CTR=([1]=$PREFIX-$ID-c1 [2]=$PREFIX-$ID-c2)   # the weft variant repoints these to
+                                                            # its workloads weft-$LAB-wl.c1/.c2
 MTU=1450                        # overlay MTU: underlay 1500 - 50 (VXLAN over IPv4)
 VNI=1
 VXPORT=4789
@@ -82,6 +95,8 @@ SERVER_ADDR=100.96.2.2          # container 2; container 1 (100.96.1.2) is the c
 IPERF_PORT=5201
 SOCKPERF_PORT=11111
 LAT_SECONDS=5
+WEFT_NETWORK=blue               # the weft variant's network (VNI 1, 100.96.0.0/16, MTU 1450)
+declare -A VXDEV=([vxlan]=vx [weft]=wvx$VNI)   # VXLAN device the payload must pass, per variant
 TMP=$(mktemp -d /tmp/$PREFIX-$ID.XXXXXX)
 SERVER_PIDS=()
 LAB_UP=0
@@ -108,11 +123,22 @@ cleanup() {
     fi
   done
   if [ "$LAB_UP" = 1 ] || [ -d "/run/weft/labs/$LAB" ]; then
-    for k in 1 2; do kill_in_netns "${HOST[$k]}"; done
+    local cpids; cpids=$(control_plane_pids)
+    for k in 1 2; do kill_in_netns "${HOST[$k]}"; done   # includes the agents, if any
     "$WEFT" lab down "$LAB" >/dev/null 2>&1 || log "warning: 'weft lab down $LAB' failed"
+    for pid in $cpids; do   # the controller, should `weft lab down` not have stopped it
+      is_lab_process "$pid" && { kill "$pid" 2>/dev/null || true; }
+    done
   fi
   rm -rf "$TMP"
   exit "$rc"
+}
+# The lab's controller and agents (pids from its state file; none without a control plane).
+control_plane_pids() {
+  jq -r '.control // empty | .controllerPID, (.agents // {} | .[])' "/run/weft/labs/$LAB/lab.json" 2>/dev/null || true
+}
+is_lab_process() {  # is_lab_process PID: still a weft process of this run's lab (not a reused pid)
+  [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q "weft.*/run/weft/labs/$LAB/"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -139,7 +165,7 @@ remove_leftovers() {
   done
   {
     ls /run/weft/labs 2>/dev/null || true
-    ip netns list | awk '{print $1}' | sed -n "s/^weft-\($PREFIX-[0-9]*\)-\(sw\|host[0-9]*\)$/\1/p"
+    ip netns list | awk '{print $1}' | sed -n "s/^weft-\($PREFIX-[0-9]*\)-\(sw\|host[0-9]*\|wl\..*\)$/\1/p"
   } | sort -u | while read -r name; do
     [[ "$name" =~ ^$PREFIX-([0-9]+)$ ]] || continue
     stale_id "${BASH_REMATCH[1]}" || continue

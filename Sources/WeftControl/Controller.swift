@@ -16,6 +16,10 @@ public actor Controller {
   /// A host without a heartbeat for this long loses its leases (and its Host resource).
   public let leaseTTL: Duration
 
+  /// Writers waiting their turn; see ``serialized(_:)``.
+  private var waiting: [CheckedContinuation<Void, Never>] = []
+  private var busy = false
+
   /// Creates a controller over a store.
   public init(store: any Store, lostAfter: Duration = .seconds(30), leaseTTL: Duration = .seconds(3600)) {
     self.store = store
@@ -27,6 +31,10 @@ public actor Controller {
   /// then writes them. A bad document leaves the store unchanged. Status fields from the input
   /// are ignored: status belongs to the controller and agents.
   public func apply(_ resources: [Resource]) async throws -> [Resource] {
+    try await self.serialized { try await self.applyUnserialized(resources) }
+  }
+
+  private func applyUnserialized(_ resources: [Resource]) async throws -> [Resource] {
     var (existing, _) = try await self.store.list(nil)
     var planned: [Resource] = []
     for var r in resources {
@@ -50,6 +58,10 @@ public actor Controller {
 
   /// Deletes a resource. Deleting a network or host also releases the leases that pointed at it.
   public func delete(_ key: ResourceKey) async throws -> Resource {
+    try await self.serialized { try await self.deleteUnserialized(key) }
+  }
+
+  private func deleteUnserialized(_ key: ResourceKey) async throws -> Resource {
     let gone = try await self.store.delete(key, if: .none)
     if key.kind == .host { try await self.releaseLeases(of: key.name) }
     if key.kind == .network {
@@ -65,6 +77,10 @@ public actor Controller {
   /// Registers (or re-registers) a host and gives it a subnet lease on every network. A host
   /// that joins again keeps its leases.
   public func join(host name: String, spec: HostSpec) async throws -> Resource {
+    try await self.serialized { try await self.joinUnserialized(host: name, spec: spec) }
+  }
+
+  private func joinUnserialized(host name: String, spec: HostSpec) async throws -> Resource {
     var host = try Resource(kind: .host, name: name, spec: spec)
     try Validation.validate(host)
     let previous = try await self.store.get(host.key)
@@ -80,6 +96,10 @@ public actor Controller {
 
   /// Records a heartbeat from a host's agent.
   public func heartbeat(host name: String) async throws -> Resource {
+    try await self.serialized { try await self.heartbeatUnserialized(host: name) }
+  }
+
+  private func heartbeatUnserialized(host name: String) async throws -> Resource {
     try await self.updateStatus(ResourceKey(kind: .host, name: name), as: HostStatus.self) { s in
       s.heartbeat = Date().timeIntervalSince1970
       s.phase = "Ready"
@@ -90,18 +110,37 @@ public actor Controller {
   /// their leases. Returns the names of removed hosts.
   @discardableResult
   public func expireHosts(now: Date = Date()) async throws -> [String] {
+    try await self.serialized { try await self.expireHostsUnserialized(now: now) }
+  }
+
+  private func expireHostsUnserialized(now: Date = Date()) async throws -> [String] {
     var removed: [String] = []
     for host in try await self.store.list(.host).resources {
       guard let status = try host.decodeStatus(HostStatus.self), let beat = status.heartbeat else { continue }
       let silent = now.timeIntervalSince1970 - beat
       if silent > Double(self.leaseTTL.components.seconds) {
-        _ = try await self.delete(host.key)
+        _ = try await self.deleteUnserialized(host.key)
         removed.append(host.metadata.name)
       } else if silent > Double(self.lostAfter.components.seconds), status.phase != "Lost" {
         _ = try? await self.updateStatus(host.key, as: HostStatus.self) { $0.phase = "Lost" }
       }
     }
     return removed
+  }
+
+  /// Runs one write operation at a time. The actor alone is not enough: it is reentrant at every
+  /// `await`, and two applies interleaving between reading the store and writing it would hand
+  /// out one VNI or one subnet twice.
+  private func serialized<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    if self.busy {
+      await withCheckedContinuation { self.waiting.append($0) }
+    } else {
+      self.busy = true
+    }
+    defer {
+      if self.waiting.isEmpty { self.busy = false } else { self.waiting.removeFirst().resume() }
+    }
+    return try await body()
   }
 
   /// Gives every registered host a lease on every network that lacks one.
