@@ -116,10 +116,11 @@ cleanup() {
   trap - EXIT INT TERM
   for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${SERVER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  for k in 1 2; do
-    if ip netns list | grep -qx "${CTR[$k]}\( .*\)\?"; then
-      kill_in_netns "${CTR[$k]}"
-      ip netns del "${CTR[$k]}" 2>/dev/null || true
+  local ns
+  for ns in "$PREFIX-$ID-c1" "$PREFIX-$ID-c2" "${CTR[1]}" "${CTR[2]}"; do  # + weft's workloads
+    if ip netns list | awk '{print $1}' | grep -qxF "$ns"; then
+      kill_in_netns "$ns"
+      ip netns del "$ns" 2>/dev/null || true
     fi
   done
   if [ "$LAB_UP" = 1 ] || [ -d "/run/weft/labs/$LAB" ]; then
@@ -260,30 +261,114 @@ vxlan_down() {
   unplug_containers
 }
 
-# ---- variant (c): Weft's datapath (HOOK, not yet available) -----------------------------------
-# weft_datapath is the one place a later change fills in. Its contract:
-#   - on entry: the lab (hosts ${HOST[1]}, ${HOST[2]} with eth0 198.18.0.K/24) and the empty
-#     container namespaces ${CTR[1]}, ${CTR[2]} exist; nothing else is configured;
-#   - it must make the Weft agent (one per lab host, run inside that host's namespace, e.g.
-#     `ip netns exec ${HOST[k]} $WEFT agent ...` started in the background with its pid appended
-#     to SERVER_PIDS so cleanup stops it) configure the SAME topology: one network, VNI 1, UDP
-#     4789, host subnet 100.96.K.0/24 with gateway 100.96.K.1, MTU 1450, and attach container K
-#     as a workload: its eth0 with 100.96.K.2/24, default route via 100.96.K.1;
-#   - on success: return 0 with 100.96.2.2 reachable from ${CTR[1]}; measure() then runs the same
-#     tests as for the other variants and weft_datapath_down must undo everything inside the lab
-#     host namespaces (the container namespaces themselves are removed by cleanup);
-#   - it runs as a plain command (set -e applies) unless it skips or fails on purpose through
-#     skip_variant / fail_variant (then it returns 0 and measure() is not run).
+# ---- variant (c): Weft's datapath --------------------------------------------------------------
+# weft_datapath: Weft's control plane builds the topology. Its contract:
+#   - on entry: the lab $LAB (no control plane, hosts ${HOST[1]}, ${HOST[2]} with eth0 198.18.0.K/24)
+#     and the container namespaces ${CTR[1]}, ${CTR[2]} exist, with the routed and vxlan
+#     variants' configuration already undone;
+#   - it removes those containers and the lab, brings the lab up again under the same name with
+#     its controller and one agent per host (`weft lab up`, kernel datapath; `weft lab down`
+#     stops them by pid, here or in cleanup), applies network $WEFT_NETWORK (100.96.0.0/16, VNI 1,
+#     MTU 1450; the agents make wbr1/wvx1 with UDP 4789 and the flannel-style route, neighbour and
+#     FDB entry per peer, plus the `inet weft` isolation table) and adds the workloads c1 on host1
+#     and c2 on host2 (`weft lab workload add`); CTR[k] then names workload k's namespace
+#     (weft-$LAB-wl.cK), so measure() runs in it exactly as in the containers of the other
+#     variants;
+#   - it checks that what Weft made is the reference topology (addresses 100.96.K.2/24 via
+#     100.96.K.1, MTU 1450 everywhere, VNI 1, port 4789, no learning, the peer's route,
+#     permanent neighbour and FDB entry) and that 100.96.2.2 answers from container 1; if the lab
+#     or a check fails it returns 0 after fail_variant (skip_variant when WEFT_BENCH_SKIP_WEFT=1)
+#     so routed and vxlan are still reported; on success STATUS[weft] is unset;
+#   - weft_datapath_down removes the workloads again (`weft lab workload rm`: veths, addresses,
+#     namespaces); the lab itself, its controller and agents go in cleanup (`weft lab down`).
+weft_fail() { fail_variant weft "$1"; log "weft: lab logs follow"; tail -n 20 /run/weft/labs/"$LAB"/*.log >&2 2>/dev/null || true; }
+
+weft_check_topology() {  # prints the first difference from the reference topology, if any
+  local k r vx
+  for k in 1 2; do
+    r=$(other "$k")
+    vx=$(h "$k" -d -j link show "wvx$VNI" 2>/dev/null) || { echo "host$k has no wvx$VNI"; return; }
+    jq -e --argjson mtu "$MTU" --argjson vni "$VNI" --argjson port "$VXPORT" '.[0]
+        | .mtu == $mtu and .linkinfo.info_kind == "vxlan" and .linkinfo.info_data.id == $vni
+          and .linkinfo.info_data.port == $port and (.linkinfo.info_data.learning | not)' <<<"$vx" >/dev/null \
+      || { echo "host$k: wvx$VNI is not VNI $VNI, port $VXPORT, no learning, MTU $MTU: $(h "$k" -d -o link show "wvx$VNI")"; return; }
+    [ "$(h "$k" -j link show "wbr$VNI" | jq '.[0].mtu')" = "$MTU" ] || { echo "host$k: wbr$VNI MTU is not $MTU"; return; }
+    h "$k" -o addr show dev "wbr$VNI" | grep -q " 100\.96\.$k\.1/24 " || { echo "host$k: wbr$VNI has no 100.96.$k.1/24"; return; }
+    h "$k" -o addr show dev "wvx$VNI" | grep -q " 100\.96\.$k\.0/32 " || { echo "host$k: wvx$VNI has no 100.96.$k.0/32"; return; }
+    h "$k" route show "100.96.$r.0/24" | grep -q "via 100\.96\.$r\.0 dev wvx$VNI .*onlink" \
+      || { echo "host$k: no route 100.96.$r.0/24 via 100.96.$r.0 dev wvx$VNI onlink (yet)"; return; }
+    h "$k" neigh show "100.96.$r.0" dev "wvx$VNI" | grep -q PERMANENT || { echo "host$k: no permanent neighbour 100.96.$r.0 (yet)"; return; }
+    bridge -n "${HOST[$k]}" fdb show dev "wvx$VNI" | grep -q "dst 198\.18\.0\.$r " || { echo "host$k: no FDB entry to 198.18.0.$r (yet)"; return; }
+    [ "$(c "$k" -j link show eth0 | jq '.[0].mtu')" = "$MTU" ] || { echo "workload c$k: eth0 MTU is not $MTU"; return; }
+    c "$k" -o addr show dev eth0 | grep -q " 100\.96\.$k\.2/24 " || { echo "workload c$k: eth0 is not 100.96.$k.2/24: $(c "$k" -o -4 addr show dev eth0)"; return; }
+    c "$k" route show default | grep -q "via 100\.96\.$k\.1 dev eth0" || { echo "workload c$k: no default route via 100.96.$k.1"; return; }
+  done
+}
+
 weft_datapath() {
-  if [ "${WEFT_BENCH_AGENT:-0}" != 1 ]; then
-    skip_variant weft "not yet available: the Weft agent does not configure this topology yet (set WEFT_BENCH_AGENT=1 once it does)"
+  if [ "${WEFT_BENCH_SKIP_WEFT:-0}" = 1 ] || [ "${WEFT_BENCH_AGENT:-1}" = 0 ]; then
+    skip_variant weft "skipped on request (WEFT_BENCH_SKIP_WEFT=1)"
     return 0
   fi
-  fail_variant weft "WEFT_BENCH_AGENT=1 but the weft_datapath hook in bench/overlay.sh is still the placeholder"
-  return 0
+  # The hand-made containers and the lab without control plane go; the lab comes back with one.
+  local k ns
+  for k in 1 2; do kill_in_netns "${CTR[$k]}"; ip netns del "${CTR[$k]}"; done
+  "$WEFT" lab down "$LAB" >"$TMP/lab-down.log" 2>&1 || { weft_fail "weft lab down $LAB failed: $(cat "$TMP/lab-down.log")"; return 0; }
+  if ! "$WEFT" lab up "$LAB" --hosts 2 --datapath kernel >"$TMP/weft-lab-up.log" 2>&1; then
+    weft_fail "weft lab up $LAB (with control plane) failed: $(tail -3 "$TMP/weft-lab-up.log")"; return 0
+  fi
+  log "weft: lab $LAB re-created with controller and agents: $(grep -E 'start (controller|[0-9]+ agent)' "$TMP/weft-lab-up.log" | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//')"
+  cat >"$TMP/network.yaml" <<EOF
+apiVersion: weft/v1
+kind: Network
+metadata: {name: $WEFT_NETWORK}
+spec: {cidr: 100.96.0.0/16, vni: $VNI, mtu: $MTU}
+EOF
+  "$WEFT" lab apply "$LAB" -f "$TMP/network.yaml" >"$TMP/weft-apply.log" 2>&1 \
+    || { weft_fail "weft lab apply failed: $(cat "$TMP/weft-apply.log")"; return 0; }
+  for k in 1 2; do
+    "$WEFT" lab workload add "$LAB" "c$k" --host "host$k" --network "$WEFT_NETWORK" >"$TMP/weft-wl$k.log" 2>&1 \
+      || { weft_fail "weft lab workload add c$k failed: $(cat "$TMP/weft-wl$k.log")"; return 0; }
+    ns=$(jq -r --arg w "c$k" '.workloads[] | select(.name == $w) | .namespace' "/run/weft/labs/$LAB/lab.json")
+    [ "$ns" = "weft-$LAB-wl.c$k" ] || { weft_fail "workload c$k: unexpected namespace '$ns'"; return 0; }
+    CTR[$k]=$ns
+    log "weft: $(cat "$TMP/weft-wl$k.log")"
+  done
+  # The agents reconcile asynchronously: wait (up to 20 s) for the peer entries on both hosts.
+  local diff i
+  for i in $(seq 1 100); do
+    diff=$(weft_check_topology)
+    [ -z "$diff" ] && break
+    sleep 0.2
+  done
+  [ -z "$diff" ] || { weft_fail "Weft's topology differs from the reference: $diff"; return 0; }
+  for i in $(seq 1 20); do
+    cx 1 ping -n -c 1 -W 1 -q "$SERVER_ADDR" >/dev/null 2>&1 && break
+    [ "$i" = 20 ] && { weft_fail "container c1 cannot reach $SERVER_ADDR over Weft"; return 0; }
+  done
+  ( eval "$("$WEFT" lab env "$LAB")"
+    for kind in hosts networks workloads; do "$WEFT" get "$kind"; echo; done ) >"$TMP/weft-get.txt" 2>&1 || true
+  sed 's/^/[overlay] weft:   /' "$TMP/weft-get.txt" | grep -v ':   $' >&2 || true
+  WEFT_RULES=$(ip netns exec "${HOST[1]}" nft list table inet weft 2>/dev/null | grep -c ' drop ' || true)
+  log "weft: topology matches the reference; nftables table inet weft on host1 has ${WEFT_RULES:-0} drop rule(s) in its forward chain"
 }
+
 weft_datapath_down() {
-  :  # undo what weft_datapath did (stop the agents by pid, remove what they made)
+  local k
+  for k in 1 2; do
+    kill_in_netns "${CTR[$k]}"   # nothing should be left; a namespace with processes outlives rm
+    "$WEFT" lab workload rm "$LAB" "c$k" >/dev/null 2>&1 || log "warning: weft lab workload rm $LAB c$k failed"
+  done
+}
+
+# CPU time (seconds) used so far by the lab's controller and agents.
+control_plane_cpu() {
+  local pid f ticks=0
+  for pid in $(control_plane_pids); do
+    f=$(cut -d' ' -f14,15 "/proc/$pid/stat" 2>/dev/null) || continue
+    ticks=$((ticks + ${f% *} + ${f#* }))
+  done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f\n", t / hz }'
 }
 
 # ---- measurements -----------------------------------------------------------------------------
@@ -312,15 +397,15 @@ ksoftirqd_ticks() {  # total utime+stime (clock ticks) of the kernel's ksoftirqd
 iperf_run() {
   local v=$1 key=$2 streams=$3 json=$TMP/$1-$2.json t0 t1 hz
   hz=$(getconf CLK_TCK)
-  local u0 u1 x0 x1
-  u0=$(tx_bytes 1 eth0); x0=$(tx_bytes 1 vx)
+  local u0 u1 x0 x1 vxdev=${VXDEV[$1]:-}
+  u0=$(tx_bytes 1 eth0); x0=$(tx_bytes 1 "${vxdev:-none}")
   t0=$(ksoftirqd_ticks)
   if ! timeout $((DURATION + 30)) ip netns exec "${CTR[1]}" \
       iperf3 -c "$SERVER_ADDR" -p "$IPERF_PORT" -t "$DURATION" -P "$streams" -J >"$json" 2>"$TMP/$v-$key.err"; then
     die "$v: iperf3 -P $streams failed: $(jq -r '.error // empty' "$json" 2>/dev/null) $(cat "$TMP/$v-$key.err")"
   fi
   t1=$(ksoftirqd_ticks)
-  u1=$(tx_bytes 1 eth0); x1=$(tx_bytes 1 vx)
+  u1=$(tx_bytes 1 eth0); x1=$(tx_bytes 1 "${vxdev:-none}")
   local err; err=$(jq -r '.error // empty' "$json")
   [ -z "$err" ] || die "$v: iperf3 -P $streams: $err"
   eval "$(jq -r --argjson hz "$hz" --argjson kt "$((t1 - t0))" '
@@ -331,11 +416,11 @@ iperf_run() {
        + $kt / $hz) as $cpu
     | "gbps=\($e.sum_received.bits_per_second / 1e9) retr=\($e.sum_sent.retransmits // 0) bytes=\($bytes) cpu=\($cpu) cpugib=\(if $bytes > 0 then $cpu / ($bytes / 1073741824) else 0 end)"
   ' "$json")"
-  # Path check: the payload must have left host 1 over the underlay (and, for vxlan, through the
-  # VXLAN device), so no variant can take a shortcut.
+  # Path check: the payload must have left host 1 over the underlay (and, for vxlan and weft,
+  # through the VXLAN device: vx, wvx1), so no variant can take a shortcut.
   [ $((u1 - u0)) -ge "$bytes" ] || die "$v: only $((u1 - u0)) bytes left host 1 on eth0 for $bytes received"
-  if [ "$v" = vxlan ]; then
-    [ $((x1 - x0)) -ge "$bytes" ] || die "$v: only $((x1 - x0)) bytes went through vx for $bytes received"
+  if [ -n "$vxdev" ]; then
+    [ $((x1 - x0)) -ge "$bytes" ] || die "$v: only $((x1 - x0)) bytes went through $vxdev for $bytes received"
   fi
   R[$v.$key.gbps]=$(printf '%.2f' "$gbps")
   R[$v.$key.retr]=$retr
@@ -367,10 +452,14 @@ latency_run() {
   local v=$1 out=$TMP/$v-lat.txt
   if [ "$LAT_TOOL" = sockperf ]; then
     # TCP ping-pong, 14-byte messages, one outstanding at a time; --full-rtt reports round trips.
-    cx 2 sockperf server -i "$SERVER_ADDR" -p "$SOCKPERF_PORT" --tcp >"$TMP/$v-sockperf-server.log" 2>&1 &
+    # Started with `ip netns exec` itself (not through cx, a function, which would run in a
+    # background subshell), so $! is the server (ip netns exec execs it) and `kill $spid` stops it.
+    ip netns exec "${CTR[2]}" sockperf server -i "$SERVER_ADDR" -p "$SOCKPERF_PORT" --tcp \
+      >"$TMP/$v-sockperf-server.log" 2>&1 &
     local spid=$!
     SERVER_PIDS+=("$spid")
     wait_listen 2 "$SOCKPERF_PORT"
+    kill -0 "$spid" 2>/dev/null || die "$v: sockperf server exited: $(tail -3 "$TMP/$v-sockperf-server.log")"
     timeout $((LAT_SECONDS + 30)) ip netns exec "${CTR[1]}" \
       sockperf ping-pong -i "$SERVER_ADDR" -p "$SOCKPERF_PORT" --tcp -t "$LAT_SECONDS" --full-rtt \
       2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$out" || die "$v: sockperf ping-pong failed: $(tail -3 "$out")"
@@ -410,10 +499,11 @@ measure() {
   cx 1 ping -n -c 3 -i 0.2 -W 2 -q "$SERVER_ADDR" >/dev/null || die "$v: container 1 cannot reach $SERVER_ADDR"
   cx 1 ping -n -c 1 -W 2 -q -M do -s $((MTU - 28)) "$SERVER_ADDR" >/dev/null \
     || die "$v: a $MTU-byte packet does not pass container 1 -> $SERVER_ADDR"
-  cx 2 iperf3 -s -p "$IPERF_PORT" >"$TMP/$v-iperf3-server.log" 2>&1 &
+  ip netns exec "${CTR[2]}" iperf3 -s -p "$IPERF_PORT" >"$TMP/$v-iperf3-server.log" 2>&1 &  # $! = iperf3
   local ipid=$!
   SERVER_PIDS+=("$ipid")
   wait_listen 2 "$IPERF_PORT"
+  kill -0 "$ipid" 2>/dev/null || die "$v: iperf3 server exited: $(tail -3 "$TMP/$v-iperf3-server.log")"
   iperf_run "$v" p1 1
   iperf_run "$v" p4 4
   kill "$ipid" 2>/dev/null || true
@@ -466,16 +556,24 @@ Appended by `bench/overlay.sh`, one section per run. Every run uses one 2-host W
 (`weft lab up`, hosts 198.18.0.1 and 198.18.0.2 on a namespace bridge, underlay MTU 1500) and
 measures container to container (container K is a network namespace at 100.96.K.2/24 behind a
 bridge on host K with gateway 100.96.K.1), overlay MTU 1450 on the bridge and container veths in
-every variant:
+every variant. routed and vxlan run in the lab without control plane (`--no-control-plane`); for
+weft the same lab is re-created with its controller and agents:
 
 - **routed**: no encapsulation; each host routes the other container subnet via the other
   underlay address. The baseline: what the overlay costs is measured against this.
 - **vxlan**: hand-configured kernel VXLAN in the flannel L3 style (VNI 1, UDP 4789, no learning,
   100.96.K.0/32 on the VXLAN device, per remote host one onlink route, one permanent neighbour
   entry, one FDB entry). The reference Weft has to match.
-- **weft**: Weft'"'"'s own datapath configuring the same topology (hook `weft_datapath`; measured
-  only with `WEFT_BENCH_AGENT=1` once the agent can do it).
+- **weft**: Weft'"'"'s kernel datapath configuring the same topology through its control plane
+  (hook `weft_datapath`): network `blue` (100.96.0.0/16, VNI 1, MTU 1450) applied to the lab'"'"'s
+  controller, the agents make bridge wbr1 and VXLAN device wvx1 (plus their `inet weft` nftables
+  isolation table), the containers are Weft workloads (`weft lab workload add`). Measured by
+  default since the control plane exists (sections before that show it as skipped);
+  `WEFT_BENCH_SKIP_WEFT=1` skips it.
 
+Before measuring, each variant must pass a full-size (1450-byte) DF ping, and every iperf3 test
+checks that the payload left host 1 on its underlay eth0 (and, for vxlan and weft, through the
+VXLAN device vx or wvx1).
 Columns: iperf3 TCP goodput (received) with 1 and 4 streams and the sender'"'"'s retransmits;
 round-trip latency percentiles in microseconds (sockperf TCP ping-pong when available, else ICMP
 ping; each section says which); CPU seconds per GiB received (iperf3 client and server process
@@ -494,6 +592,10 @@ record() {
       "$(git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || echo ' (sources modified)')" "$WEFT"
     printf -- '- kernel %s, %s CPUs, load average at start %s\n' "$(uname -r)" "$(nproc)" "$LOAD_START"
     printf -- '- iperf3 %s, %s s per test; latency: %s\n' "$(iperf3 --version | awk 'NR==1{print $2}')" "$DURATION" "$LAT_DESC"
+    if [ "${STATUS[weft]:-}" = ok ]; then
+      printf -- '- weft: lab re-created with controller + 2 agents (kernel datapath), network %s (VNI %s, MTU %s), workloads c1/c2; nftables `inet weft` forward chain with %s drop rules per host; control plane CPU during the weft measurement %s s (not in CPU s/GiB)\n' \
+        "$WEFT_NETWORK" "$VNI" "$MTU" "${WEFT_RULES:-?}" "${R[weft.cp.cpu]:-?}"
+    fi
     printf '\n'
     table
   } >>"$file"
@@ -504,7 +606,8 @@ record() {
 COMMAND=bench/overlay.sh
 if [ "$DURATION" != 10 ]; then COMMAND+=" -t $DURATION"; fi
 if [ "$RECORD" = 0 ]; then COMMAND+=" --no-record"; fi
-if [ "${WEFT_BENCH_AGENT:-0}" = 1 ]; then COMMAND="WEFT_BENCH_AGENT=1 $COMMAND"; fi
+if [ "${WEFT_BENCH_SKIP_WEFT:-0}" = 1 ]; then COMMAND="WEFT_BENCH_SKIP_WEFT=1 $COMMAND"
+elif [ "${WEFT_BENCH_AGENT:-1}" = 0 ]; then COMMAND="WEFT_BENCH_AGENT=0 $COMMAND"; fi
 if [ "${WEFT_BENCH_LATENCY:-}" = ping ]; then COMMAND="WEFT_BENCH_LATENCY=ping $COMMAND"; fi
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -518,7 +621,9 @@ fi
 log "lab $LAB, load average $LOAD_START, $DURATION s per iperf3 test"
 
 LAB_UP=1
-"$WEFT" lab up "$LAB" --hosts 2 >"$TMP/lab-up.log" 2>&1 || die "weft lab up failed: $(cat "$TMP/lab-up.log")"
+# routed and vxlan: no controller, no agents, no `inet weft` table in the hosts.
+"$WEFT" lab up "$LAB" --hosts 2 --no-control-plane >"$TMP/lab-up.log" 2>&1 \
+  || die "weft lab up failed: $(cat "$TMP/lab-up.log")"
 make_containers
 
 log "routed: configuring"
@@ -531,9 +636,13 @@ vxlan_up
 measure vxlan
 vxlan_down
 
+log "weft: configuring through the control plane"
 weft_datapath
 if [ -z "${STATUS[weft]:-}" ]; then
+  cp0=$(control_plane_cpu)
   measure weft
+  R[weft.cp.cpu]=$(awk -v a="$cp0" -v b="$(control_plane_cpu)" 'BEGIN { printf "%.2f", b - a }')
+  log "weft: the controller and agents used ${R[weft.cp.cpu]} CPU s during the measurement"
   weft_datapath_down
 fi
 

@@ -92,7 +92,7 @@ struct KernelDatapathTests {
       try json(h1, "ip", "link", "show").allSatisfy { ($0["ifname"] as? String)?.hasPrefix("wvx") != true })
   }
 
-  @Test func networksAreIsolatedFromEachOther() throws {
+  @Test func networksAreIsolatedFromEachOther() async throws {
     let lab = try TwoHosts()
     defer { lab.close() }
     let nets1 = [
@@ -124,6 +124,36 @@ struct KernelDatapathTests {
     #expect(try run(a1, "ping", "-c", "1", "-W", "1", "100.97.2.10") != 0)
     #expect(try run(b1, "ping", "-c", "1", "-W", "1", "100.96.2.10") != 0)
     #expect(try run(b1, "ping", "-c", "1", "-W", "1", "100.96.1.10") != 0)
+    // A crafted VXLAN packet carrying network a's VNI but addressed to b's workload on host 1
+    // (sent by scapy from host 2's underlay) is decapsulated into a and never delivered into b.
+    let vtepSeen = { () throws -> Int in
+      let link = try json(lab.hosts[0], "ip", "-s", "link", "show", "wvx21").first
+      let rx = (link?["stats64"] as? [String: Any])?["rx"] as? [String: Any] ?? [:]
+      return ["packets", "errors", "dropped"].compactMap { rx[$0] as? Int }.reduce(0, +)
+    }
+    // b1 counts echo requests addressed to it.
+    let probe =
+      "add table inet probe; add chain inet probe input { type filter hook input priority 0; }; "
+      + "add rule inet probe input icmp type echo-request counter"
+    #expect(try run(b1, "nft", probe) == 0)
+    let seenBefore = try vtepSeen()
+    let forged = """
+      from scapy.all import Ether, IP, UDP, ICMP, sendp
+      from scapy.layers.vxlan import VXLAN
+      inner = Ether(src="02:57:64:60:02:00", dst="02:57:64:60:01:00") / IP(src="100.96.2.10", dst="100.97.1.10") / ICMP()
+      outer = Ether(dst="ff:ff:ff:ff:ff:ff") / IP(src="198.18.0.2", dst="198.18.0.1") / UDP(sport=50000, dport=4789) / VXLAN(vni=21) / inner
+      sendp(outer, iface="eth0", count=5, verbose=False)
+      """
+    #expect(try run(lab.hosts[1], "/usr/bin/python3", "-c", forged) == 0)
+    try await Task.sleep(for: .milliseconds(300))
+    #expect(try vtepSeen() >= seenBefore + 5)  // the packets reached host 1's VTEP for network a...
+    // The probe itself counts: one real echo request from host 1 to b1.
+    #expect(try run(lab.hosts[0], "ping", "-c", "1", "-W", "2", "100.97.1.10") == 0)
+    let probeRule = try json(b1, "nft", "list", "table", "inet", "probe").compactMap {
+      ($0["rule"] as? [String: Any])?["expr"] as? [[String: Any]]
+    }.flatMap { $0 }.compactMap { ($0["counter"] as? [String: Any])?["packets"] as? Int }
+    #expect(probeRule == [1])  // ...and none was delivered into network b (only the real ping)
+
     // The drops are the isolation rules' doing.
     let rules = try json(lab.hosts[0], "nft", "list", "table", "inet", "weft")
     let counters = rules.compactMap { ($0["rule"] as? [String: Any])?["expr"] as? [[String: Any]] }
