@@ -307,7 +307,7 @@ weft_check_topology() {  # prints the first difference from the reference topolo
 
 weft_datapath() {
   if [ "${WEFT_BENCH_SKIP_WEFT:-0}" = 1 ] || [ "${WEFT_BENCH_AGENT:-1}" = 0 ]; then
-    skip_variant weft "skipped on request (WEFT_BENCH_SKIP_WEFT=1)"
+    skip_variant weft "on request (WEFT_BENCH_SKIP_WEFT=1)"
     return 0
   fi
   # The hand-made containers and the lab without control plane go; the lab comes back with one.
@@ -574,6 +574,7 @@ weft the same lab is re-created with its controller and agents:
 Before measuring, each variant must pass a full-size (1450-byte) DF ping, and every iperf3 test
 checks that the payload left host 1 on its underlay eth0 (and, for vxlan and weft, through the
 VXLAN device vx or wvx1).
+
 Columns: iperf3 TCP goodput (received) with 1 and 4 streams and the sender'"'"'s retransmits;
 round-trip latency percentiles in microseconds (sockperf TCP ping-pong when available, else ICMP
 ping; each section says which); CPU seconds per GiB received (iperf3 client and server process
@@ -588,8 +589,9 @@ record() {
   {
     printf '\n## %s\n\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     printf 'Command: `%s`\n\n' "$COMMAND"
-    printf -- '- commit %s%s, weft binary `%s`\n' "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-      "$(git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || echo ' (sources modified)')" "$WEFT"
+    printf -- '- commit %s%s, weft binary `%s` (built %s, sha256 %s)\n' "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+      "$(git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || echo ' (sources modified)')" "$WEFT" \
+      "$(date -u -r "$WEFT" '+%Y-%m-%d %H:%M UTC')" "$(sha256sum "$WEFT" | cut -c1-12)"
     printf -- '- kernel %s, %s CPUs, load average at start %s\n' "$(uname -r)" "$(nproc)" "$LOAD_START"
     printf -- '- iperf3 %s, %s s per test; latency: %s\n' "$(iperf3 --version | awk 'NR==1{print $2}')" "$DURATION" "$LAT_DESC"
     if [ "${STATUS[weft]:-}" = ok ]; then

@@ -11,12 +11,10 @@ import WeftModel
 
 /// Starts `weft controller` on a unix socket in `dir`; returns its pid and a client.
 func startController(_ dir: String) async throws -> (Int32, ControlClient) {
-  let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    .appendingPathComponent("weft").path
   let ready = "\(dir)/ready"
   try? FileManager.default.removeItem(atPath: ready)
   let pid = try Spawn.start(
-    [binary, "controller", "--listen", "unix:\(dir)/c.sock", "--data", dir, "--ready-file", ready],
+    [weftBinary, "controller", "--listen", "unix:\(dir)/c.sock", "--data", dir, "--ready-file", ready],
     logPath: "\(dir)/controller.log", environment: ["WEFT_TOKEN": "crash-test"])
   for _ in 0..<100 where !FileManager.default.fileExists(atPath: ready) {
     try await Task.sleep(for: .milliseconds(100))

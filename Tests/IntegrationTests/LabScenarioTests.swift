@@ -3,16 +3,23 @@ import Testing
 import WeftLab
 import WeftLinux
 
-/// Runs the built `weft` executable (it sits beside the test bundle) and captures its output.
+/// The built `weft` executable (it sits beside the test bundle).
+let weftBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  .appendingPathComponent("weft").path
+
+/// Runs `weft ARGS` (as another user with `user`) and captures its status and output.
 func weft(_ args: String..., user: String? = nil) throws -> (status: Int32, output: String) {
-  let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  let binary = dir.appendingPathComponent("weft").path
+  try weftArgs(args, user: user)
+}
+
+/// Runs `weft` with an argument array (as another user with `user`).
+func weftArgs(_ args: [String], user: String? = nil) throws -> (status: Int32, output: String) {
   let p = Process()
   if let user {
     p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-    p.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", binary] + args
+    p.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", weftBinary] + args
   } else {
-    p.executableURL = URL(fileURLWithPath: binary)
+    p.executableURL = URL(fileURLWithPath: weftBinary)
     p.arguments = args
   }
   let pipe = Pipe()

@@ -10,20 +10,6 @@ func labExec(_ lab: String, _ target: String, _ command: String...) throws -> (s
   try weftArgs(["lab", "exec", lab, target, "--"] + command)
 }
 
-func weftArgs(_ args: [String]) throws -> (status: Int32, output: String) {
-  let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  let p = Process()
-  p.executableURL = dir.appendingPathComponent("weft")
-  p.arguments = args
-  let pipe = Pipe()
-  p.standardOutput = pipe
-  p.standardError = pipe
-  try p.run()
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  p.waitUntilExit()
-  return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
 /// Polls `check` every 200 ms for up to `seconds`.
 func eventually(_ seconds: Double = 15, _ check: () throws -> Bool) rethrows -> Bool {
   let deadline = Date().addingTimeInterval(seconds)
