@@ -28,21 +28,11 @@ extension Lab {
       let t0 = clock.now
       var rng = SystemRandomNumberGenerator()
       let token = (0..<16).map { _ in String(UInt8.random(in: 0...255, using: &rng), radix: 16) }.joined()
-      let ready = "\(dir)/controller.ready"
-      try? FileManager.default.removeItem(atPath: ready)
-      let controllerPID = try Spawn.start(
-        [
-          Self.executable, "controller", "--listen", "127.0.0.1:0", "--listen", "unix:\(dir)/controller.sock",
-          "--data", "\(dir)/controller", "--ready-file", ready,
-        ], logPath: "\(dir)/controller.log", environment: ["WEFT_TOKEN": token], newSession: true)
-      state.control = LabControlPlane(
-        controllerPID: controllerPID, urls: [], token: token, datapath: datapath, agents: [:])
-      try Self.save(state)
-      let urls = try await Self.waitFor("the controller to listen (see \(dir)/controller.log)") {
-        () -> [String]? in
-        guard let text = try? String(contentsOfFile: ready, encoding: .utf8) else { return nil }
-        let lines = text.split(separator: "\n").map(String.init)
-        return lines.count == 2 ? lines : nil
+      let (controllerPID, urls) = try await Self.launchController(lab: name, token: token) { pid in
+        state.control = LabControlPlane(
+          controllerPID: pid, urls: [], token: token, datapath: datapath, agents: [:],
+          executable: Self.executable)
+        try Self.save(state)
       }
       state.control?.urls = urls
       try Self.save(state)
@@ -75,16 +65,69 @@ extension Lab {
     }
   }
 
+  /// Starts the lab's controller (loopback port and unix socket, data in the lab directory) and
+  /// waits until it listens; `started` records the pid before the wait, so a failure can stop it.
+  static func launchController(
+    lab name: String, token: String, executable: String = Lab.executable, started: (Int32) throws -> Void
+  ) async throws -> (Int32, [String]) {
+    let dir = Self.directory(name)
+    let ready = "\(dir)/controller.ready"
+    try? FileManager.default.removeItem(atPath: ready)
+    let pid = try Spawn.start(
+      [
+        executable, "controller", "--listen", "127.0.0.1:0", "--listen", "unix:\(dir)/controller.sock",
+        "--data", "\(dir)/controller", "--ready-file", ready,
+      ], logPath: "\(dir)/controller.log", environment: ["WEFT_TOKEN": token], newSession: true)
+    try started(pid)
+    let urls = try await Self.waitFor("the controller to listen (see \(dir)/controller.log)") {
+      () -> [String]? in
+      guard let text = try? String(contentsOfFile: ready, encoding: .utf8) else { return nil }
+      let lines = text.split(separator: "\n").map(String.init)
+      return lines.count == 2 ? lines : nil
+    }
+    return (pid, urls)
+  }
+
+  /// Stops the lab's controller (agents and datapaths carry on with what they have).
+  public static func stopController(lab name: String) throws(LabError) {
+    guard let state = Self.load(name), let control = state.control else {
+      throw LabError(.notFound, "lab '\(name)' runs no control plane")
+    }
+    if Self.isOurs(control.controllerPID, lab: name) { Spawn.stop(control.controllerPID) }
+  }
+
+  /// Starts the lab's controller again on its old data (restarting it if it runs); the agents
+  /// find it on the same unix socket. Its loopback port may change: see `weft lab env`.
+  public static func restartController(lab name: String) async throws(LabError) {
+    guard var state = Self.load(name), let control = state.control else {
+      throw LabError(.notFound, "lab '\(name)' runs no control plane")
+    }
+    if Self.isOurs(control.controllerPID, lab: name) { Spawn.stop(control.controllerPID) }
+    do {
+      let executable = control.executable ?? Self.executable
+      let (_, urls) = try await Self.launchController(lab: name, token: control.token, executable: executable)
+      {
+        pid in
+        state.control?.controllerPID = pid
+        try Self.save(state)
+      }
+      state.control?.urls = urls
+      try Self.save(state)
+    } catch {
+      throw LabError(.system, "lab '\(name)': restarting the controller failed: \(error)")
+    }
+  }
+
   /// Starts the agent of one lab host inside its namespace; returns its pid.
-  static func startAgent(lab name: String, host: LabHost, controller: String, token: String, datapath: String)
-    throws
-    -> Int32
-  {
+  static func startAgent(
+    lab name: String, host: LabHost, controller: String, token: String, datapath: String,
+    executable: String = Lab.executable
+  ) throws -> Int32 {
     let dir = Self.directory(name)
     let address = host.underlay.split(separator: "/").first.map(String.init) ?? host.underlay
     return try NetworkNamespace(host.namespace).spawnDetached(
       [
-        Self.executable, "agent", "--controller", controller, "--name", host.name, "--underlay-ip", address,
+        executable, "agent", "--controller", controller, "--name", host.name, "--underlay-ip", address,
         "--datapath", datapath, "--state", "\(dir)/\(host.name)",
       ], logPath: "\(dir)/\(host.name).log", environment: ["WEFT_TOKEN": token])
   }
@@ -107,7 +150,8 @@ extension Lab {
     if let pid = control.agents[hostName], Self.isOurs(pid, lab: name) { Spawn.stop(pid) }
     do {
       state.control?.agents[hostName] = try Self.startAgent(
-        lab: name, host: host, controller: socket, token: control.token, datapath: control.datapath)
+        lab: name, host: host, controller: socket, token: control.token, datapath: control.datapath,
+        executable: control.executable ?? Self.executable)
       try Self.save(state)
     } catch {
       throw LabError(.system, "lab '\(name)': starting the agent of \(hostName) failed: \(error)")

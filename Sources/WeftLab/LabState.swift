@@ -56,6 +56,8 @@ public struct LabControlPlane: Codable, Sendable, Equatable {
   public var datapath: String
   /// Agent pids by host name.
   public var agents: [String: Int32]
+  /// The weft executable the controller and agents run (restarts use the same one).
+  public var executable: String?
 
   /// The loopback URL.
   public var loopbackURL: String? { self.urls.first { $0.hasPrefix("http://") } }

@@ -92,11 +92,23 @@ struct OverlayScenarioTests {
     try await Task.sleep(for: .milliseconds(800))
     try Lab.startAgent(lab: lab, host: "host1")  // restarts the running agent
     let result = try await during
+    let restarted = try #require(Lab.load(lab)?.control?.agents["host1"])
+    let cmdline = String(
+      decoding: FileManager.default.contents(atPath: "/proc/\(restarted)/cmdline") ?? Data(), as: UTF8.self)
+    #expect(cmdline.contains("agent"), "the restarted agent runs: \(cmdline)")
     #expect(result.status == 0, "\(result.output)")
 
     // With the controller stopped, the overlay keeps working.
-    let controllerPID = try #require(Lab.load(lab)?.control?.controllerPID)
-    Spawn.stop(controllerPID)
+    try Lab.stopController(lab: lab)
+    #expect(try labExec(lab, "b1", "ping", "-c1", "-W2", address["b3"]!).status == 0)
+    // It comes back on its data; the agents reconnect and follow a change made after it.
+    try await Lab.restartController(lab: lab)
+    let green = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab)-green.yaml")
+    try "apiVersion: weft/v1\nkind: Network\nmetadata: {name: green}\nspec: {cidr: 100.98.0.0/16, vni: 77}\n"
+      .write(to: green, atomically: true, encoding: .utf8)
+    #expect(try weftArgs(["lab", "apply", lab, "-f", green.path]).status == 0)
+    let host3 = try NetworkNamespace("weft-\(lab)-host3").openNetlink()
+    #expect(try eventually(30) { try host3.link(named: "wvx77") != nil })
     #expect(try labExec(lab, "b1", "ping", "-c1", "-W2", address["b3"]!).status == 0)
   }
 
