@@ -5,6 +5,7 @@ let package = Package(
   name: "Weft",
   products: [
     .executable(name: "weft", targets: ["weft"]),
+    .executable(name: "weft-cni", targets: ["weft-cni"]),
     .library(name: "WeftWire", targets: ["WeftWire"]),
     .library(name: "WeftLinux", targets: ["WeftLinux"]),
     .library(name: "WeftLab", targets: ["WeftLab"]),
@@ -46,8 +47,18 @@ let package = Package(
     .target(name: "WeftDatapath", dependencies: ["WeftLinux", "WeftWire"]),
     .target(
       name: "WeftAgent",
-      dependencies: ["WeftDatapath", "WeftModel", "WeftClient", "WeftLinux", "WeftWire"]
+      dependencies: [
+        "WeftDatapath", "WeftModel", "WeftClient", "WeftControl", "WeftLinux", "WeftWire",
+        .product(name: "Hummingbird", package: "hummingbird"),
+      ]
     ),
+    .target(
+      name: "WeftCNI",
+      dependencies: [
+        "WeftAgent", "WeftControl", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+      ]
+    ),
+    .executableTarget(name: "weft-cni", dependencies: ["WeftCNI"]),
     .target(
       name: "WeftLab",
       dependencies: ["WeftLinux", "WeftWire", "WeftModel", "WeftClient", "WeftAgent", "WeftDatapath"]
@@ -85,6 +96,7 @@ let package = Package(
       name: "WeftDatapathTests",
       dependencies: ["WeftDatapath", "WeftAgent", "WeftLinux", "WeftWire", "WeftModel"]
     ),
+    .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI"]),
     .testTarget(name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux", "WeftModel", "WeftClient"]),
   ],
   swiftLanguageModes: [.v6]

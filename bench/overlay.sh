@@ -390,21 +390,27 @@ ksoftirqd_ticks() {  # total utime+stime (clock ticks) of the kernel's ksoftirqd
   echo "$sum"
 }
 
+busy_ticks() {  # busy clock ticks of the whole machine so far (all of /proc/stat but idle, iowait)
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
 # iperf_run VARIANT KEY STREAMS: one iperf3 test container1 -> container2.
 # CPU s/GiB = (CPU of the iperf3 client and server processes, user+sys as iperf3 reports it, which
 # includes the softirq work the kernel charged to them) + (CPU of the ksoftirqd threads), divided
 # by the GiB received. Softirq work charged to unrelated processes is not counted.
+# Background: the machine's busy CPU time during the test minus that benchmark CPU, i.e. what
+# anything else (a build, another lab) took; reported so a disturbed variant can be told apart.
 iperf_run() {
   local v=$1 key=$2 streams=$3 json=$TMP/$1-$2.json t0 t1 hz
   hz=$(getconf CLK_TCK)
   local u0 u1 x0 x1 vxdev=${VXDEV[$1]:-}
   u0=$(tx_bytes 1 eth0); x0=$(tx_bytes 1 "${vxdev:-none}")
-  t0=$(ksoftirqd_ticks)
+  t0=$(ksoftirqd_ticks); local b0; b0=$(busy_ticks)
   if ! timeout $((DURATION + 30)) ip netns exec "${CTR[1]}" \
       iperf3 -c "$SERVER_ADDR" -p "$IPERF_PORT" -t "$DURATION" -P "$streams" -J >"$json" 2>"$TMP/$v-$key.err"; then
     die "$v: iperf3 -P $streams failed: $(jq -r '.error // empty' "$json" 2>/dev/null) $(cat "$TMP/$v-$key.err")"
   fi
-  t1=$(ksoftirqd_ticks)
+  t1=$(ksoftirqd_ticks); local b1; b1=$(busy_ticks)
   u1=$(tx_bytes 1 eth0); x1=$(tx_bytes 1 "${vxdev:-none}")
   local err; err=$(jq -r '.error // empty' "$json")
   [ -z "$err" ] || die "$v: iperf3 -P $streams: $err"
@@ -425,7 +431,9 @@ iperf_run() {
   R[$v.$key.gbps]=$(printf '%.2f' "$gbps")
   R[$v.$key.retr]=$retr
   R[$v.$key.cpugib]=$(printf '%.2f' "$cpugib")
-  log "$v: iperf3 -P $streams: ${R[$v.$key.gbps]} Gbit/s, $retr retransmits, $(printf '%.1f' "$cpu") CPU s for $((bytes / 1048576)) MiB (${R[$v.$key.cpugib]} CPU s/GiB)"
+  R[$v.$key.bg]=$(awk -v b="$((b1 - b0))" -v hz="$hz" -v c="$cpu" 'BEGIN { x = b / hz - c; printf "%.1f", x < 0 ? 0 : x }')
+  R[$v.bg]=$(awk -v a="${R[$v.bg]:-0}" -v b="${R[$v.$key.bg]}" 'BEGIN { printf "%.1f", a + b }')
+  log "$v: iperf3 -P $streams: ${R[$v.$key.gbps]} Gbit/s, $retr retransmits, $(printf '%.1f' "$cpu") CPU s for $((bytes / 1048576)) MiB (${R[$v.$key.cpugib]} CPU s/GiB); background CPU ${R[$v.$key.bg]} s"
 }
 
 LAT_TOOL=
@@ -550,6 +558,20 @@ table() {  # markdown table of all variants plus ratio rows
   done
 }
 
+background_note() {  # one line: the background CPU per measured variant, with a warning
+  local v parts=() worst=0 avail
+  avail=$(( $(nproc) * 2 * DURATION ))
+  for v in routed vxlan weft; do
+    [ "${STATUS[$v]:-}" = ok ] || continue
+    parts+=("$v ${R[$v.bg]:-?} s")
+    worst=$(awk -v a="$worst" -v b="${R[$v.bg]:-0}" 'BEGIN { print (b > a ? b : a) }')
+  done
+  local IFS=,
+  printf 'background CPU (used by anything but the benchmark) during the iperf3 tests, of %s CPU s available: %s' \
+    "$avail" "$(sed 's/,/, /g' <<<"${parts[*]}")"
+  awk -v w="$worst" -v a="$avail" 'BEGIN { if (w > 0.05 * a) printf " (WARNING: over 5%%, the figures of that variant are disturbed)" }'
+}
+
 RESULTS_HEADER='# Overlay benchmark results
 
 Appended by `bench/overlay.sh`, one section per run. Every run uses one 2-host Weft lab
@@ -594,6 +616,7 @@ record() {
       "$(date -u -r "$WEFT" '+%Y-%m-%d %H:%M UTC')" "$(sha256sum "$WEFT" | cut -c1-12)"
     printf -- '- kernel %s, %s CPUs, load average at start %s\n' "$(uname -r)" "$(nproc)" "$LOAD_START"
     printf -- '- iperf3 %s, %s s per test; latency: %s\n' "$(iperf3 --version | awk 'NR==1{print $2}')" "$DURATION" "$LAT_DESC"
+    printf -- '- %s\n' "$(background_note)"
     if [ "${STATUS[weft]:-}" = ok ]; then
       printf -- '- weft: lab re-created with controller + 2 agents (kernel datapath), network %s (VNI %s, MTU %s), workloads c1/c2; nftables `inet weft` forward chain with %s drop rules per host; control plane CPU during the weft measurement %s s (not in CPU s/GiB)\n' \
         "$WEFT_NETWORK" "$VNI" "$MTU" "${WEFT_RULES:-?}" "${R[weft.cp.cpu]:-?}"
@@ -651,6 +674,7 @@ fi
 echo
 echo "Container-to-container, 2-host lab, overlay MTU $MTU, iperf3 ${DURATION} s per test, load average at start $LOAD_START"
 echo "Latency: $LAT_DESC"
+echo "$(background_note | sed 's/^b/B/')"
 echo
 table
 echo

@@ -167,6 +167,9 @@ public actor Agent {
     }
   }
 
+  /// True once the agent has listed the controller's resources at least once.
+  public var isReady: Bool { self.revision > 0 }
+
   /// The state this agent would apply now.
   public func desiredState() -> DesiredState {
     DesiredStateBuilder.build(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
 import WeftAgent
 import WeftDatapath
 import WeftLinux
@@ -25,6 +26,9 @@ struct AgentCommand: AsyncParsableCommand {
   @Option(help: "Directory for the agent's state (the workload address allocations).")
   var state: String = "/var/lib/weft/agent"
 
+  @Option(help: "The unix socket for the local API the CNI plugin uses (default: STATE/agent.sock).")
+  var api: String?
+
   @Option(help: "Seconds between full reconciles without events.")
   var resync: Int = 30
 
@@ -43,8 +47,9 @@ struct AgentCommand: AsyncParsableCommand {
     let netlink = try Netlink()
     let (address, link) = try Underlay.find(wanted, netlink: netlink)
     let hostName = name ?? ProcessInfo.processInfo.hostName
+    let controlClient = try client.client()
     let agent = Agent(
-      client: try client.client(),
+      client: controlClient,
       configuration: .init(
         name: hostName, underlay: address, underlayDevice: link.name, underlayMTU: link.mtu,
         datapath: datapath,
@@ -53,6 +58,19 @@ struct AgentCommand: AsyncParsableCommand {
       log: { line in print(line) })
     print(
       "weft agent \(hostName): underlay \(address) on \(link.name) (mtu \(link.mtu)), datapath \(datapath)")
-    try await agent.run()
+    let socket = api ?? "\(state)/agent.sock"
+    try? FileManager.default.removeItem(atPath: socket)
+    let server = Application(
+      router: AgentAPI.router(
+        agent: agent, netlink: netlink, ipam: IPAM(path: "\(state)/ipam.json"), client: controlClient,
+        hostName: hostName),
+      configuration: .init(address: .unixDomainSocket(path: socket), serverName: "weft-agent"))
+    print("local API on unix:\(socket)")
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await agent.run() }
+      group.addTask { try await server.runService() }
+      try await group.next()
+      group.cancelAll()
+    }
   }
 }

@@ -111,7 +111,7 @@ public enum ControlServer {
   }
 
   /// Runs a handler and renders its value, or its error, as JSON.
-  static func answer<T: Encodable>(_ body: () async throws -> T) async -> Response {
+  public static func answer<T: Encodable>(_ body: () async throws -> T) async -> Response {
     do {
       let value = try await body()
       return Response(

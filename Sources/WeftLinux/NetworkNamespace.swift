@@ -18,11 +18,22 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
   /// The namespace's name.
   public let name: String
 
-  /// The path of its bind mount.
-  public var path: String { "\(Self.directory)/\(self.name)" }
+  /// The path of its namespace file: the bind mount under /run/netns, or any other namespace
+  /// file (`/proc/PID/ns/net`, a runtime's own mount) given to ``init(path:)``.
+  public let path: String
 
   /// Refers to a namespace by name (it need not exist yet).
-  public init(_ name: String) { self.name = name }
+  public init(_ name: String) {
+    self.name = name
+    self.path = "\(Self.directory)/\(name)"
+  }
+
+  /// Refers to a namespace by the path of its namespace file, as container runtimes pass it.
+  /// Such a namespace can be entered and used, but ``delete()`` only removes names under /run/netns.
+  public init(path: String) {
+    self.name = (path as NSString).lastPathComponent
+    self.path = path
+  }
 
   /// The name.
   public var description: String { self.name }
