@@ -97,7 +97,8 @@ let package = Package(
       dependencies: ["WeftDatapath", "WeftAgent", "WeftLinux", "WeftWire", "WeftModel"]
     ),
     .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI"]),
-    .testTarget(name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux", "WeftModel", "WeftClient"]),
+    .testTarget(
+      name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux", "WeftModel", "WeftClient", "WeftWire"]),
   ],
   swiftLanguageModes: [.v6]
 )

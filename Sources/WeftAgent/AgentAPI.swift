@@ -145,7 +145,7 @@ public enum AgentAPI {
 
   private static func network(_ name: String, agent: Agent) async throws -> DesiredNetwork {
     guard let n = await agent.desiredState().networks.first(where: { $0.name == name }) else {
-      throw ControlError.notFound(
+      throw ControlError.invalid(
         "this host has no lease on network '\(name)' (unknown network, or not yet synced)")
     }
     return n

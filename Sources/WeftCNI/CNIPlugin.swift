@@ -83,6 +83,13 @@ public enum CNIPlugin {
 struct AgentClient {
   let socket: String
 
+  /// A client that gives up connecting after two seconds: a dead agent must fail fast.
+  static let http: HTTPClient = {
+    var configuration = HTTPClient.Configuration()
+    configuration.timeout = .init(connect: .seconds(2), read: .seconds(30))
+    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+  }()
+
   func call<T: Decodable, B: Encodable>(_ method: String, _ path: String, body: B?) async throws -> T {
     let encoded = self.socket.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? self.socket
     var request = HTTPClientRequest(url: "http+unix://\(encoded)\(path)")
@@ -93,7 +100,10 @@ struct AgentClient {
     }
     let response: HTTPClientResponse
     do {
-      response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+      guard FileManager.default.fileExists(atPath: self.socket) else {
+        throw CNIError(CNIError.tryAgainLater, "no socket")
+      }
+      response = try await Self.http.execute(request, timeout: .seconds(30))
     } catch {
       throw CNIError(
         CNIError.tryAgainLater, "cannot reach the Weft agent at \(self.socket)",
