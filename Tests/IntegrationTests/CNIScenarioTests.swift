@@ -71,7 +71,7 @@ struct CNIScenarioTests {
     #expect(try inside.addresses(of: "eth0").map(\.prefix.description).contains(ip))
     #expect(try cni("CHECK", container: "c1c1c1", netns: c1.path, config: config).status == 0)
     // CHECK notices a missing address.
-    try inside.deleteAddress(try #require(IPPrefixFrom(ip)), from: "eth0")
+    try inside.deleteAddress(try #require(IPPrefix(ip)), from: "eth0")
     let check = try cni("CHECK", container: "c1c1c1", netns: c1.path, config: config)
     #expect(check.status == 1)
     #expect(check.json?["code"] as? Int == 3)
@@ -130,6 +130,3 @@ struct CNIScenarioTests {
     #expect(try cni("STATUS", config: config).json?["code"] as? Int == 50)
   }
 }
-
-/// Parses `ADDRESS/LEN` (test helper).
-func IPPrefixFrom(_ text: String) -> WeftWire.IPPrefix? { WeftWire.IPPrefix(text) }
