@@ -558,18 +558,17 @@ table() {  # markdown table of all variants plus ratio rows
   done
 }
 
-background_note() {  # one line: the background CPU per measured variant, with a warning
-  local v parts=() worst=0 avail
-  avail=$(( $(nproc) * 2 * DURATION ))
+background_note() {  # one line: the background CPU per measured variant, and which are disturbed
+  local v parts="" bad="" avail
+  avail=$(( $(nproc) * 2 * DURATION ))   # CPUs x the two iperf3 tests of a variant
   for v in routed vxlan weft; do
     [ "${STATUS[$v]:-}" = ok ] || continue
-    parts+=("$v ${R[$v.bg]:-?} s")
-    worst=$(awk -v a="$worst" -v b="${R[$v.bg]:-0}" 'BEGIN { print (b > a ? b : a) }')
+    parts+="${parts:+, }$v ${R[$v.bg]:-?} s"
+    awk -v b="${R[$v.bg]:-0}" -v a="$avail" 'BEGIN { exit !(b > 0.05 * a) }' && bad+="${bad:+, }$v"
   done
-  local IFS=,
-  printf 'background CPU (used by anything but the benchmark) during the iperf3 tests, of %s CPU s available: %s' \
-    "$avail" "$(sed 's/,/, /g' <<<"${parts[*]}")"
-  awk -v w="$worst" -v a="$avail" 'BEGIN { if (w > 0.05 * a) printf " (WARNING: over 5%%, the figures of that variant are disturbed)" }'
+  printf 'background CPU (anything but the benchmark) during the iperf3 tests, of %s CPU s per variant: %s' \
+    "$avail" "${parts:-none measured}"
+  [ -z "$bad" ] || printf ' (WARNING: over 5%% for %s: those figures are disturbed by other load)' "$bad"
 }
 
 RESULTS_HEADER='# Overlay benchmark results
@@ -602,7 +601,8 @@ round-trip latency percentiles in microseconds (sockperf TCP ping-pong when avai
 ping; each section says which); CPU seconds per GiB received (iperf3 client and server process
 CPU plus the ksoftirqd threads). Ratios below 1.00x mean less throughput (or lower latency / less
 CPU) than the reference. All hosts share one machine, so figures are only comparable within a
-section; background load skews them.
+section; background load skews them (sections since the weft variant exists give the CPU other
+processes used during each variant'"'"'s iperf3 tests, and warn above 5%).
 '
 
 record() {
