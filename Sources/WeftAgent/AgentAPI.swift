@@ -168,21 +168,3 @@ public enum AgentAPI {
     public var networks: [String]
   }
 }
-
-/// A lock for async code: one holder at a time, in arrival order.
-actor AsyncLock {
-  private var busy = false
-  private var waiting: [CheckedContinuation<Void, Never>] = []
-
-  func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-    if self.busy {
-      await withCheckedContinuation { self.waiting.append($0) }
-    } else {
-      self.busy = true
-    }
-    defer {
-      if self.waiting.isEmpty { self.busy = false } else { self.waiting.removeFirst().resume() }
-    }
-    return try await body()
-  }
-}

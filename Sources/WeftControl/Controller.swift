@@ -16,9 +16,8 @@ public actor Controller {
   /// A host without a heartbeat for this long loses its leases (and its Host resource).
   public let leaseTTL: Duration
 
-  /// Writers waiting their turn; see ``serialized(_:)``.
-  private var waiting: [CheckedContinuation<Void, Never>] = []
-  private var busy = false
+  /// Writes go through this one at a time; see ``serialized(_:)``.
+  private let writes = AsyncLock()
 
   /// Creates a controller over a store.
   public init(store: any Store, lostAfter: Duration = .seconds(30), leaseTTL: Duration = .seconds(3600)) {
@@ -131,16 +130,8 @@ public actor Controller {
   /// Runs one write operation at a time. The actor alone is not enough: it is reentrant at every
   /// `await`, and two applies interleaving between reading the store and writing it would hand
   /// out one VNI or one subnet twice.
-  private func serialized<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-    if self.busy {
-      await withCheckedContinuation { self.waiting.append($0) }
-    } else {
-      self.busy = true
-    }
-    defer {
-      if self.waiting.isEmpty { self.busy = false } else { self.waiting.removeFirst().resume() }
-    }
-    return try await body()
+  private func serialized<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+    try await self.writes.run(body)
   }
 
   /// Gives every registered host a lease on every network that lacks one.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import WeftClient
 import WeftControl
@@ -16,11 +17,16 @@ func startController(_ dir: String) async throws -> (Int32, ControlClient) {
   let pid = try Spawn.start(
     [weftBinary, "controller", "--listen", "unix:\(dir)/c.sock", "--data", dir, "--ready-file", ready],
     logPath: "\(dir)/controller.log", environment: ["WEFT_TOKEN": "crash-test"])
-  for _ in 0..<100 where !FileManager.default.fileExists(atPath: ready) {
+  for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) {
     try await Task.sleep(for: .milliseconds(100))
   }
   let url = try String(contentsOfFile: ready, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
   return (pid, ControlClient(baseURL: url, token: "crash-test"))
+}
+
+/// A count shared between tasks.
+final class Counter: Sendable {
+  let value = Mutex(0)
 }
 
 @Suite("controller killed with SIGKILL during a burst of applies", .serialized)
@@ -31,6 +37,7 @@ struct ControllerCrashTests {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let (pid, client) = try await startController(dir)
+    let done = Counter()
     // Eight writers apply networks one by one; the controller dies under them.
     let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in
       for writer in 0..<8 {
@@ -42,6 +49,7 @@ struct ControllerCrashTests {
             do {
               _ = try await client.apply([try Resource(kind: .network, name: name, spec: spec)])
               mine.append(name)
+              done.value.withLock { $0 += 1 }
             } catch {
               return mine  // the controller is gone
             }
@@ -49,7 +57,10 @@ struct ControllerCrashTests {
           return mine
         }
       }
-      try await Task.sleep(for: .milliseconds(400))
+      // Kill it once the burst is well under way, however slow this machine is today.
+      for _ in 0..<600 where done.value.withLock({ $0 }) < 40 {
+        try await Task.sleep(for: .milliseconds(50))
+      }
       kill(pid, SIGKILL)
       _ = try Spawn.wait(pid, command: "weft controller")
       var all: [String] = []
