@@ -44,9 +44,9 @@ public struct KernelDatapath: Datapath {
     }
     if let firewall {
       let rules = Self.isolationRules(desired.networks)
-      if rules != Self.lastRules.withLock({ $0 }) {
+      if rules != self.lastRules.withLock({ $0 }) {
         try firewall(rules)
-        Self.lastRules.withLock { $0 = rules }
+        self.lastRules.withLock { $0 = rules }
         report.changes.append("apply isolation rules for \(desired.networks.count) network(s)")
       }
     }
@@ -161,8 +161,9 @@ public struct KernelDatapath: Datapath {
       && name.count > 3
   }
 
-  /// The ruleset applied last by this process, to skip identical re-applies.
-  private static let lastRules = NSLockedValue<String>("")
+  /// The ruleset this datapath applied last, to skip identical re-applies. Per instance: each
+  /// datapath programs its own namespace.
+  private let lastRules = NSLockedValue<String>("")
 
   /// The nftables ruleset that keeps networks apart: a forwarded packet may only go between
   /// devices of one network. Replaces the whole `inet weft` table in one transaction.
