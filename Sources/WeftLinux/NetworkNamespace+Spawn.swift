@@ -47,7 +47,18 @@ public enum Spawn {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
-    if newSession { posix_spawnattr_setflags(&attributes, WEFT_POSIX_SPAWN_SETSID) }
+    // The child starts with no signal blocked and every signal at its default: a thread of this
+    // process (a Dispatch or concurrency worker) may block some, and a blocked SIGALRM or SIGCHLD
+    // inherited down a chain of programs makes, for example, ping inside a container hang.
+    var flags = Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
+    if newSession { flags |= WEFT_POSIX_SPAWN_SETSID }
+    posix_spawnattr_setflags(&attributes, flags)
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigdefault(&attributes, &all)
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
     let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
