@@ -27,7 +27,10 @@
 # (and, for vxlan/weft, through the VXLAN device vx/wvx1), TCP round-trip latency (sockperf
 # ping-pong when installed or installable from the Debian archive, otherwise
 # `ping -c 200 -i 0.01` percentiles, and the table says which), and CPU seconds per GiB moved.
-# Prints a table with ratios (vxlan/routed, weft/vxlan) and appends a dated section to
+# The three variants are measured in turn, ROUNDS times (-r, default 3; the lab is re-created for
+# each round), so that slow drift of this shared machine hits all of them alike; the table gives
+# each variant's median over the rounds, and a second table each round's throughput.
+# Prints the tables with ratios (vxlan/routed, weft/vxlan) and appends a dated section to
 # bench/RESULTS.md.
 #
 # Safety: only namespaces this run creates (lab `wbench-<pid>`, so `weft-wbench-<pid>-*` including
@@ -40,13 +43,14 @@ set -Eeuo pipefail
 
 usage() {
   cat <<'EOF'
-usage: bench/overlay.sh [-t SECONDS] [--no-record] [-h]
+usage: bench/overlay.sh [-t SECONDS] [-r ROUNDS] [--no-record] [-h]
 
 Container-to-container throughput, latency and CPU cost of routed (no encapsulation), hand-made
 kernel VXLAN (flannel L3 style) and Weft's kernel datapath (controller + agents, Weft workloads),
-in one 2-host lab. Needs root. Takes about 1 minute per measured variant.
+in one 2-host lab. Needs root. Takes about 1 minute per measured variant and round.
 
   -t SECONDS    iperf3 duration per test (default 10)
+  -r ROUNDS     rounds of routed, vxlan, weft in turn; figures are per-variant medians (default 3)
   --no-record   print the table only; do not append to bench/RESULTS.md
   -h, --help    this help
 
@@ -59,16 +63,19 @@ EOF
 }
 
 DURATION=10
+ROUNDS=3
 RECORD=1
 while [ $# -gt 0 ]; do
   case "$1" in
     -t) DURATION=${2:?-t needs a number of seconds}; shift 2 ;;
+    -r) ROUNDS=${2:?-r needs a number of rounds}; shift 2 ;;
     --no-record) RECORD=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "overlay.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "overlay.sh: -t wants a positive integer" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "overlay.sh: -r wants a positive integer" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "overlay.sh: needs root (network namespaces)" >&2; exit 1; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -592,6 +599,10 @@ weft the same lab is re-created with its controller and agents:
   default since the control plane exists (sections before that show it as skipped);
   `WEFT_BENCH_SKIP_WEFT=1` skips it.
 
+Since the rounds option exists (`-r`, default 3), a section gives per-variant medians over its
+rounds (each round re-creates the lab and measures routed, vxlan and weft in turn) and a second
+table with every round'"'"'s throughput; earlier sections are single rounds.
+
 Before measuring, each variant must pass a full-size (1450-byte) DF ping, and every iperf3 test
 checks that the payload left host 1 on its underlay eth0 (and, for vxlan and weft, through the
 VXLAN device vx or wvx1).
@@ -621,8 +632,11 @@ record() {
       printf -- '- weft: lab re-created with controller + 2 agents (kernel datapath), network %s (VNI %s, MTU %s), workloads c1/c2; nftables `inet weft` forward chain with %s drop rules per host; control plane CPU during the weft measurement %s s (not in CPU s/GiB)\n' \
         "$WEFT_NETWORK" "$VNI" "$MTU" "${WEFT_RULES:-?}" "${R[weft.cp.cpu]:-?}"
     fi
+    printf -- '- medians of %s round(s); each round re-creates the lab and measures routed, vxlan, weft in turn\n' "$ROUNDS"
     printf '\n'
     table
+    printf '\n'
+    round_table
   } >>"$file"
   log "appended results to $file"
 }
@@ -630,6 +644,7 @@ record() {
 # ---- main -------------------------------------------------------------------------------------
 COMMAND=bench/overlay.sh
 if [ "$DURATION" != 10 ]; then COMMAND+=" -t $DURATION"; fi
+if [ "$ROUNDS" != 3 ]; then COMMAND+=" -r $ROUNDS"; fi
 if [ "$RECORD" = 0 ]; then COMMAND+=" --no-record"; fi
 if [ "${WEFT_BENCH_SKIP_WEFT:-0}" = 1 ]; then COMMAND="WEFT_BENCH_SKIP_WEFT=1 $COMMAND"
 elif [ "${WEFT_BENCH_AGENT:-1}" = 0 ]; then COMMAND="WEFT_BENCH_AGENT=0 $COMMAND"; fi
@@ -645,38 +660,87 @@ else
 fi
 log "lab $LAB, load average $LOAD_START, $DURATION s per iperf3 test"
 
+declare -A RR         # RR[variant.metric.round] = value, the per-round figures
+HAND_CTR=("${CTR[1]}" "${CTR[2]}")
+ROUND_KEYS="p1.gbps p1.retr p4.gbps p4.retr lat.p50 lat.p99 lat.avg lat.n p1.cpugib p4.cpugib bg cp.cpu"
+save_round() {  # save_round N: keeps this round's figures and clears them for the next round
+  local v m
+  for v in routed vxlan weft; do
+    for m in $ROUND_KEYS; do
+      [ -n "${R[$v.$m]:-}" ] && RR[$v.$m.$1]=${R[$v.$m]}
+      unset "R[$v.$m]"
+    done
+  done
+}
+take_medians() {  # R[variant.metric] = the median over the rounds that measured it
+  local v m r values
+  for v in routed vxlan weft; do
+    for m in $ROUND_KEYS; do
+      values=""
+      for ((r = 1; r <= ROUNDS; r++)); do values+="${RR[$v.$m.$r]:-} "; done
+      R[$v.$m]=$(tr ' ' '\n' <<<"$values" | grep -v '^$' | sort -g | awk '
+        { x[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print x[(NR + 1) / 2]; else printf "%.2f\n", (x[NR / 2] + x[NR / 2 + 1]) / 2 }')
+      [ -n "${R[$v.$m]}" ] || unset "R[$v.$m]"
+    done
+  done
+}
+round_table() {  # throughput of every round, so the spread behind the medians is visible
+  local r
+  printf '| round | routed 1 / 4 streams Gbit/s | vxlan 1 / 4 | weft 1 / 4 | weft/vxlan 1 / 4 |\n|---|---|---|---|---|\n'
+  for ((r = 1; r <= ROUNDS; r++)); do
+    printf '| %s | %s / %s | %s / %s | %s / %s | %s / %s |\n' "$r" \
+      "${RR[routed.p1.gbps.$r]:--}" "${RR[routed.p4.gbps.$r]:--}" "${RR[vxlan.p1.gbps.$r]:--}" "${RR[vxlan.p4.gbps.$r]:--}" \
+      "${RR[weft.p1.gbps.$r]:--}" "${RR[weft.p4.gbps.$r]:--}" \
+      "$(ratio "${RR[weft.p1.gbps.$r]:-}" "${RR[vxlan.p1.gbps.$r]:-}")" "$(ratio "${RR[weft.p4.gbps.$r]:-}" "${RR[vxlan.p4.gbps.$r]:-}")"
+  done
+}
+
 LAB_UP=1
-# routed and vxlan: no controller, no agents, no `inet weft` table in the hosts.
-"$WEFT" lab up "$LAB" --hosts 2 --no-control-plane >"$TMP/lab-up.log" 2>&1 \
-  || die "weft lab up failed: $(cat "$TMP/lab-up.log")"
-make_containers
+for ((round = 1; round <= ROUNDS; round++)); do
+  log "round $round of $ROUNDS"
+  CTR[1]=${HAND_CTR[0]}; CTR[2]=${HAND_CTR[1]}
+  # routed and vxlan: no controller, no agents, no `inet weft` table in the hosts.
+  "$WEFT" lab up "$LAB" --hosts 2 --no-control-plane >"$TMP/lab-up.log" 2>&1 \
+    || die "weft lab up failed: $(cat "$TMP/lab-up.log")"
+  make_containers
 
-log "routed: configuring"
-routed_up
-measure routed
-routed_down
+  log "routed: configuring"
+  routed_up
+  measure routed
+  routed_down
 
-log "vxlan: configuring"
-vxlan_up
-measure vxlan
-vxlan_down
+  log "vxlan: configuring"
+  vxlan_up
+  measure vxlan
+  vxlan_down
 
-log "weft: configuring through the control plane"
-weft_datapath
-if [ -z "${STATUS[weft]:-}" ]; then
-  cp0=$(control_plane_cpu)
-  measure weft
-  R[weft.cp.cpu]=$(awk -v a="$cp0" -v b="$(control_plane_cpu)" 'BEGIN { printf "%.2f", b - a }')
-  log "weft: the controller and agents used ${R[weft.cp.cpu]} CPU s during the measurement"
-  weft_datapath_down
-fi
+  log "weft: configuring through the control plane"
+  weft_datapath
+  if [ -z "${STATUS[weft]:-}" ] || [ "${STATUS[weft]}" = ok ]; then
+    cp0=$(control_plane_cpu)
+    measure weft
+    R[weft.cp.cpu]=$(awk -v a="$cp0" -v b="$(control_plane_cpu)" 'BEGIN { printf "%.2f", b - a }')
+    log "weft: the controller and agents used ${R[weft.cp.cpu]} CPU s during the measurement"
+    weft_datapath_down
+  else
+    # The lab without control plane is gone; its containers too.
+    for k in 1 2; do ip netns del "${CTR[$k]}" 2>/dev/null || true; done
+  fi
+  "$WEFT" lab down "$LAB" >"$TMP/lab-down.log" 2>&1 || die "weft lab down $LAB failed: $(cat "$TMP/lab-down.log")"
+  save_round "$round"
+  [[ "${STATUS[weft]:-}" == failed* || "${STATUS[weft]:-}" == skipped* ]] && [ "$round" -lt "$ROUNDS" ] \
+    && log "weft: ${STATUS[weft]}; the next rounds measure routed and vxlan only"
+done
+take_medians
 
 echo
-echo "Container-to-container, 2-host lab, overlay MTU $MTU, iperf3 ${DURATION} s per test, load average at start $LOAD_START"
+echo "Container-to-container, 2-host lab, overlay MTU $MTU, iperf3 ${DURATION} s per test, median of $ROUNDS round(s), load average at start $LOAD_START"
 echo "Latency: $LAT_DESC"
 echo "$(background_note | sed 's/^b/B/')"
 echo
 table
+echo
+round_table
 echo
 if [ "$RECORD" = 1 ]; then record; fi
 
