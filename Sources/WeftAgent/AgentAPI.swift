@@ -53,10 +53,14 @@ public enum AgentAPI {
   /// Builds the router. `network` gives the desired state of a network on this host (nil when the
   /// host has no lease there yet).
   public static func router(
-    agent: Agent, netlink: Netlink, ipam: IPAM, client: ControlClient, hostName: String
+    agent: Agent, netlink: Netlink, ipam: IPAM, client: ControlClient, hostName: String,
+    datapath: String = "kernel", counters: @escaping @Sendable () -> VTEPCounters? = { nil }
   ) -> Router<BasicRequestContext> {
     let router = Router()
     let attachLock = AsyncLock()
+    router.get("/v1/counters") { _, _ in
+      await ControlServer.answer { CountersBody(host: hostName, datapath: datapath, counters: counters()) }
+    }
     router.get("/v1/status") { _, _ in
       await ControlServer.answer {
         let state = await agent.desiredState()
@@ -158,6 +162,17 @@ public enum AgentAPI {
     } catch {
       throw ControlError.invalid("request body: \(Validation.describe(error))")
     }
+  }
+
+  /// The answer to counters: the userspace datapath's counters (none for the kernel datapath,
+  /// whose counters are the kernel's own: `ip -s link`).
+  public struct CountersBody: Codable, Sendable {
+    /// This host.
+    public var host: String
+    /// The datapath it runs.
+    public var datapath: String
+    /// Per network, per peer, drops by reason.
+    public var counters: VTEPCounters?
   }
 
   /// The answer to status, detach and gc.

@@ -20,7 +20,7 @@ struct AgentCommand: AsyncParsableCommand {
   @Option(help: "The underlay address (default: the first global IPv4 address of this namespace).")
   var underlayIP: String?
 
-  @Option(help: "The datapath: kernel.")
+  @Option(help: "The datapath: kernel (the kernel's VXLAN) or userspace (Weft's VTEP over TUN and UDP).")
   var datapath: String = "kernel"
 
   @Option(help: "Directory for the agent's state (the workload address allocations).")
@@ -33,8 +33,8 @@ struct AgentCommand: AsyncParsableCommand {
   var resync: Int = 30
 
   func run() async throws {
-    guard datapath == "kernel" else {
-      throw ValidationError("--datapath \(datapath) is not available yet; use kernel")
+    guard datapath == "kernel" || datapath == "userspace" else {
+      throw ValidationError("--datapath '\(datapath)' is not a datapath; use kernel or userspace")
     }
     var wanted: IPAddress?
     if let underlayIP {
@@ -48,13 +48,14 @@ struct AgentCommand: AsyncParsableCommand {
     let (address, link) = try Underlay.find(wanted, netlink: netlink)
     let hostName = name ?? ProcessInfo.processInfo.hostName
     let controlClient = try client.client()
+    let userspace = datapath == "userspace" ? UserspaceDatapath(netlink: netlink) : nil
     let agent = Agent(
       client: controlClient,
       configuration: .init(
         name: hostName, underlay: address, underlayDevice: link.name, underlayMTU: link.mtu,
         datapath: datapath,
         resync: .seconds(resync)),
-      datapath: KernelDatapath(netlink: netlink),
+      datapath: userspace.map { $0 as any Datapath } ?? KernelDatapath(netlink: netlink),
       log: { line in print(line) })
     print(
       "weft agent \(hostName): underlay \(address) on \(link.name) (mtu \(link.mtu)), datapath \(datapath)")
@@ -63,7 +64,7 @@ struct AgentCommand: AsyncParsableCommand {
     let server = Application(
       router: AgentAPI.router(
         agent: agent, netlink: netlink, ipam: IPAM(path: "\(state)/ipam.json"), client: controlClient,
-        hostName: hostName),
+        hostName: hostName, datapath: datapath, counters: { userspace?.counters }),
       configuration: .init(address: .unixDomainSocket(path: socket), serverName: "weft-agent"))
     print("local API on unix:\(socket)")
     try await withThrowingTaskGroup(of: Void.self) { group in

@@ -32,7 +32,11 @@ struct LabCommand: AsyncParsableCommand {
     @Option(help: "The underlay network (IPv4, /24 or wider).")
     var underlay: String = Lab.defaultUnderlay.description
 
-    @Option(help: "The agents' datapath: kernel.")
+    @Option(
+      help: """
+        The agents' datapath: kernel, userspace, or one per host in order, comma-separated \
+        (userspace,kernel: host1 userspace, the others kernel).
+        """)
     var datapath: String = "kernel"
 
     @Flag(help: "Only the namespaces and the underlay: no controller, no agents.")
@@ -43,6 +47,7 @@ struct LabCommand: AsyncParsableCommand {
         throw ValidationError("--underlay '\(underlay)' is not an IPv4 prefix such as 198.18.0.0/24")
       }
       try await reportingLabErrorsAsync {
+        try Lab.validateDatapath(datapath)
         let clock = ContinuousClock()
         let t0 = clock.now
         try Lab.up(name: name, hosts: hosts, underlay: prefix) { print($0) }

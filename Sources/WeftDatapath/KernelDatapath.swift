@@ -67,27 +67,9 @@ public struct KernelDatapath: Datapath {
       try nl.createLink(name: n.vxlanName, kind: .vxlan(options), mtu: n.mtu, address: n.vtepMAC)
       report.changes.append("create vxlan \(n.vxlanName) vni \(n.vni)")
     }
-    if try nl.link(named: n.bridgeName) == nil {
-      try nl.createLink(name: n.bridgeName, kind: .bridge, mtu: n.mtu)
-      report.changes.append("create bridge \(n.bridgeName)")
-    }
-    for (name, mac) in [(n.vxlanName, Optional(n.vtepMAC)), (n.bridgeName, nil)] {
-      guard let link = try nl.link(named: name) else { continue }
-      if link.mtu != n.mtu {
-        try nl.setMTU(name, n.mtu)
-        report.changes.append("set mtu \(n.mtu) on \(name)")
-      }
-      if let mac, link.address != mac {
-        try nl.setAddress(name, mac)
-        report.changes.append("set address \(mac) on \(name)")
-      }
-      if !link.isUp {
-        try nl.setUp(name)
-        report.changes.append("set up \(name)")
-      }
-    }
-    try self.ensureAddresses(on: n.bridgeName, [n.gateway], report: &report)
-    try self.ensureAddresses(on: n.vxlanName, [IPPrefix(n.subnet.network.address, 32)!], report: &report)
+    try nl.ensureLink(n.vxlanName, mtu: n.mtu, mac: n.vtepMAC, report: &report)
+    try nl.ensureBridge(n, report: &report)
+    try nl.ensureAddresses(on: n.vxlanName, [IPPrefix(n.subnet.network.address, 32)!], report: &report)
     let vxlanIndex = try nl.index(of: n.vxlanName, for: "reconcile")
 
     // Routes, one per peer.
@@ -95,20 +77,7 @@ public struct KernelDatapath: Datapath {
       n.peers.map {
         Route(destination: $0.subnet, gateway: $0.gateway, outputIndex: vxlanIndex, onLink: true)
       })
-    let haveRoutes = Set(
-      try nl.routes().filter { $0.outputIndex == vxlanIndex && $0.proto == Route.weftProtocol }.map {
-        var r = $0
-        r.metric = nil
-        return r
-      })
-    for r in wantedRoutes.subtracting(haveRoutes) {
-      try nl.replaceRoute(r)
-      report.changes.append("add route \(r.destination) via \(r.gateway!) dev \(n.vxlanName)")
-    }
-    for r in haveRoutes.subtracting(wantedRoutes) {
-      try nl.deleteRoute(r)
-      report.changes.append("delete route \(r.destination) dev \(n.vxlanName)")
-    }
+    try nl.ensureRoutes(wantedRoutes, through: n.vxlanName, index: vxlanIndex, report: &report)
 
     // Neighbours: the peer VTEP's address to its MAC.
     let wantedNeighbors = Dictionary(uniqueKeysWithValues: n.peers.map { ($0.gateway, $0.vtepMAC) })
@@ -138,18 +107,6 @@ public struct KernelDatapath: Datapath {
     }
   }
 
-  private func ensureAddresses(on name: String, _ wanted: [IPPrefix], report: inout ReconcileReport) throws {
-    let have = Set(try self.netlink.addresses(of: name).map(\.prefix).filter { $0.address.isV4 })
-    for p in Set(wanted).subtracting(have) {
-      try self.netlink.addAddress(p, to: name)
-      report.changes.append("add address \(p) to \(name)")
-    }
-    for p in have.subtracting(wanted) {
-      try self.netlink.deleteAddress(p, from: name)
-      report.changes.append("delete address \(p) from \(name)")
-    }
-  }
-
   private struct FDBKey: Hashable {
     var mac: MACAddress
     var destination: IPAddress
@@ -157,8 +114,11 @@ public struct KernelDatapath: Datapath {
 
   /// True for link names this datapath owns.
   static func isOurs(_ name: String) -> Bool {
-    (name.hasPrefix("wbr") || name.hasPrefix("wvx")) && name.dropFirst(3).allSatisfy(\.isNumber)
-      && name.count > 3
+    for prefix in ["wbr", "wvx", "wtun"] where name.hasPrefix(prefix) {
+      let number = name.dropFirst(prefix.count)
+      if !number.isEmpty && number.allSatisfy(\.isNumber) { return true }
+    }
+    return false
   }
 
   /// The ruleset this datapath applied last, to skip identical re-applies. Per instance: each
@@ -167,13 +127,15 @@ public struct KernelDatapath: Datapath {
 
   /// The nftables ruleset that keeps networks apart: a forwarded packet may only go between
   /// devices of one network. Replaces the whole `inet weft` table in one transaction.
-  public static func isolationRules(_ networks: [DesiredNetwork]) -> String {
+  public static func isolationRules(
+    _ networks: [DesiredNetwork], devices: (DesiredNetwork) -> [String] = { [$0.bridgeName, $0.vxlanName] }
+  ) -> String {
     var lines = [
       "table inet weft", "delete table inet weft", "table inet weft {", "  chain forward {",
       "    type filter hook forward priority filter; policy accept;",
     ]
     for n in networks.sorted(by: { $0.vni < $1.vni }) {
-      let devs = "{ \"\(n.bridgeName)\", \"\(n.vxlanName)\" }"
+      let devs = "{ " + devices(n).map { "\"\($0)\"" }.joined(separator: ", ") + " }"
       lines.append(
         "    iifname \(devs) oifname != \(devs) counter drop comment \"\(n.name): out of network\"")
       lines.append("    oifname \(devs) iifname != \(devs) counter drop comment \"\(n.name): into network\"")

@@ -44,9 +44,10 @@ extension Lab {
       guard let socketURL = state.control?.socketURL, let loopback = state.control?.loopbackURL else {
         throw LabError(.system, "the controller did not report its addresses")
       }
-      for host in state.hosts {
+      for (i, host) in state.hosts.enumerated() {
         state.control?.agents[host.name] = try Self.startAgent(
-          lab: name, host: host, controller: socketURL, token: token, datapath: datapath)
+          lab: name, host: host, controller: socketURL, token: token,
+          datapath: Self.datapath(datapath, host: i))
         try Self.save(state)
       }
       let client = ControlClient(baseURL: loopback, token: token)
@@ -142,6 +143,25 @@ extension Lab {
     try? Self.save(state)
   }
 
+  /// The datapaths a lab can run: one for every host, or a comma-separated list, one per host in
+  /// order (the last repeats), so one lab can mix them.
+  public static let datapaths = ["kernel", "userspace"]
+
+  /// Checks a `--datapath` value: `kernel`, `userspace`, or a list such as `userspace,kernel`.
+  public static func validateDatapath(_ spec: String) throws(LabError) {
+    for d in spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    where !datapaths.contains(d) {
+      throw LabError(
+        .badInput, "datapath '\(d)' in '\(spec)' is not one of \(datapaths.joined(separator: ", "))")
+    }
+  }
+
+  /// The datapath of host number `index` (from 0) under `spec`.
+  static func datapath(_ spec: String, host index: Int) -> String {
+    let list = spec.split(separator: ",").map(String.init)
+    return list.isEmpty ? "kernel" : list[min(index, list.count - 1)]
+  }
+
   /// Starts a lab host's agent again after ``stopAgent(lab:host:)`` (or restarts a running one).
   public static func startAgent(lab name: String, host hostName: String) throws(LabError) {
     guard var state = Self.load(name), let control = state.control, let socket = control.socketURL,
@@ -150,7 +170,8 @@ extension Lab {
     if let pid = control.agents[hostName], Self.isOurs(pid, lab: name) { Spawn.stop(pid) }
     do {
       state.control?.agents[hostName] = try Self.startAgent(
-        lab: name, host: host, controller: socket, token: control.token, datapath: control.datapath,
+        lab: name, host: host, controller: socket, token: control.token,
+        datapath: Self.datapath(control.datapath, host: state.hosts.firstIndex { $0.name == hostName } ?? 0),
         executable: control.executable ?? Self.executable)
       try Self.save(state)
     } catch {

@@ -38,7 +38,7 @@ public struct TunOptions: Sendable, Equatable {
   public static let udpSegmentationOffload = WEFT_TUN_F_USO4 | WEFT_TUN_F_USO6
 }
 
-/// An open TUN/TAP queue. The device lives while a queue is open (it is not made persistent).
+/// An open TUN/TAP queue. The device lives while a queue is open, unless made persistent.
 /// Packets are read and written one per system call: the kernel takes one packet per write.
 public final class TunDevice: Sendable {
   /// The device's name as the kernel chose or confirmed it.
@@ -95,6 +95,15 @@ public final class TunDevice: Sendable {
       throw SystemError.current("get tun features of \(self.name)")
     }
     return features
+  }
+
+  /// Makes the device outlive this queue (TUNSETPERSIST), so that its addresses and routes stay
+  /// while the process that serves it restarts; a later open of the same name attaches to it.
+  /// A persistent device is removed by deleting the link.
+  public func setPersistent(_ persistent: Bool) throws(SystemError) {
+    guard weft_ioctl_int(self.fileDescriptor, WEFT_TUNSETPERSIST, persistent ? 1 : 0) == 0 else {
+      throw SystemError.current("set persist on \(self.name)")
+    }
   }
 
   /// Reads one packet into `buffer`; returns its length, or nil when a non-blocking queue is empty.

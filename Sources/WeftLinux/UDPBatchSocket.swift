@@ -102,6 +102,18 @@ public final class UDPBatchSocket: Sendable {
 
   deinit { close(self.fileDescriptor) }
 
+  /// Asks for `bytes` of receive and send buffer (beyond the system limit where privileged:
+  /// SO_RCVBUFFORCE, else as much as SO_RCVBUF allows), so a burst is not dropped while the
+  /// reader is busy.
+  public func setBufferSizes(_ bytes: Int32) {
+    var size = bytes
+    let length = socklen_t(MemoryLayout<Int32>.size)
+    for (forced, plain) in [(SO_RCVBUFFORCE, SO_RCVBUF), (SO_SNDBUFFORCE, SO_SNDBUF)]
+    where setsockopt(self.fileDescriptor, SOL_SOCKET, forced, &size, length) != 0 {
+      _ = setsockopt(self.fileDescriptor, SOL_SOCKET, plain, &size, length)
+    }
+  }
+
   /// Turns on UDP GRO (the kernel may hand over several datagrams of one flow as one buffer with
   /// their segment size). Returns false when the kernel refuses; callers then go without.
   public func enableGRO() -> Bool {
@@ -123,21 +135,22 @@ public final class UDPBatchSocket: Sendable {
     return true
   }
 
-  /// Sends the first `batch.count` slots in as few system calls as possible; returns how many
-  /// were sent (fewer when the socket buffer filled on a non-blocking socket).
+  /// Sends slots `start..<batch.count` in as few system calls as possible; returns how many
+  /// were sent (fewer when the socket buffer filled on a non-blocking socket). An error is thrown
+  /// only when the first of them fails; the caller can skip that one and send the rest.
   @discardableResult
-  public func send(_ batch: DatagramBatch) throws(SystemError) -> Int {
-    var sent = 0
+  public func send(_ batch: DatagramBatch, from start: Int = 0) throws(SystemError) -> Int {
+    var sent = start
     while sent < batch.count {
       let n = weft_send_batch(self.fileDescriptor, batch.raw + sent, UInt32(batch.count - sent))
       if n < 0 {
         if errno == EINTR { continue }
-        if errno == EAGAIN && sent > 0 { break }
+        if errno == EAGAIN && sent > start { break }
         throw SystemError.current("send to udp from \(self.local)")
       }
       sent += Int(n)
     }
-    return sent
+    return sent - start
   }
 
   /// Receives up to `batch.capacity` datagrams into the batch (waiting for the first unless

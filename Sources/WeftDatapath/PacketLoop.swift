@@ -1,0 +1,78 @@
+import Foundation
+import Synchronization
+import WeftLinux
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A dedicated thread that runs a packet loop over one descriptor, and stops it on request.
+///
+/// The loop's body calls ``Stop/wait()`` between bursts: it blocks in `poll` until the
+/// descriptor is readable (true) or ``stop()`` was called (false, and the body returns). A
+/// pipe wakes the poll, so stopping never waits for traffic.
+final class PacketLoop: Sendable {
+  /// What the loop body waits on.
+  struct Stop: Sendable {
+    let descriptor: Int32
+    let wake: Int32
+
+    /// Blocks until the descriptor is readable (true) or the loop is told to stop (false).
+    func wait() -> Bool {
+      var fds = [
+        pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: self.wake, events: Int16(POLLIN), revents: 0),
+      ]
+      while true {
+        let rc = poll(&fds, 2, -1)
+        if rc < 0 && errno == EINTR { continue }
+        if rc < 0 { return false }
+        if fds[1].revents != 0 { return false }
+        if fds[0].revents & Int16(POLLIN) != 0 { return true }
+        if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return false }
+      }
+    }
+  }
+
+  /// The TUN this loop serves, if it serves one (to notice a replaced device).
+  let tun: TunDevice?
+  private let wake: Int32
+  private let wakeWriter: Int32
+  private let finished = DispatchSemaphore(value: 0)
+  private let stopped = Mutex(false)
+
+  /// Starts `body` on a new thread named `name`.
+  init(
+    name: String, descriptor: Int32, tun: TunDevice? = nil,
+    body: @escaping @Sendable (Stop) -> Void
+  ) throws {
+    var pair: [Int32] = [-1, -1]
+    guard pipe(&pair) == 0 else { throw SystemError.current("pipe for \(name)") }
+    for fd in pair { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    let wake = pair[0]
+    self.wake = wake
+    self.wakeWriter = pair[1]
+    self.tun = tun
+    let finished = self.finished
+    let thread = Thread {
+      body(Stop(descriptor: descriptor, wake: wake))
+      finished.signal()
+    }
+    thread.name = name
+    thread.start()
+  }
+
+  /// Tells the loop to stop and waits until it has.
+  func stop() {
+    let first = self.stopped.withLock { stopped in
+      defer { stopped = true }
+      return !stopped
+    }
+    guard first else { return }
+    var one: UInt8 = 1
+    _ = write(self.wakeWriter, &one, 1)
+    self.finished.wait()
+    close(self.wake)
+    close(self.wakeWriter)
+  }
+}

@@ -1,0 +1,102 @@
+import Synchronization
+
+/// Packets and bytes in each direction, and drops by reason.
+public struct TrafficCounters: Codable, Sendable, Hashable {
+  /// Packets received from the underlay and delivered (or, for a peer, received from it).
+  public var rxPackets: UInt64 = 0
+  /// Their inner bytes.
+  public var rxBytes: UInt64 = 0
+  /// Packets encapsulated and sent.
+  public var txPackets: UInt64 = 0
+  /// Their inner bytes.
+  public var txBytes: UInt64 = 0
+  /// Dropped packets by ``VTEPDropReason`` raw value.
+  public var drops: [String: UInt64] = [:]
+
+  /// Zero counters.
+  public init() {}
+
+  /// All drops.
+  public var dropped: UInt64 { self.drops.values.reduce(0, +) }
+
+  mutating func add(_ other: TrafficCounters) {
+    self.rxPackets &+= other.rxPackets
+    self.rxBytes &+= other.rxBytes
+    self.txPackets &+= other.txPackets
+    self.txBytes &+= other.txBytes
+    for (k, v) in other.drops { self.drops[k, default: 0] &+= v }
+  }
+}
+
+/// What the userspace VTEP has counted since it started: per network (by name), per peer (by
+/// underlay address, members and strangers alike), and drops by reason over all.
+public struct VTEPCounters: Codable, Sendable, Hashable {
+  /// Per network name.
+  public var networks: [String: TrafficCounters] = [:]
+  /// Per sender or receiver underlay address.
+  public var peers: [String: TrafficCounters] = [:]
+  /// Drops by reason over every network and peer.
+  public var drops: [String: UInt64] = [:]
+
+  /// Zero counters.
+  public init() {}
+}
+
+/// Counts one packet loop's work without locks and hands it to the shared counters once per
+/// batch. Keys are numeric on the hot path (VNI, IPv4); names are attached when merged.
+struct VTEPTally {
+  var networks: [UInt32: TrafficCounters] = [:]
+  var peers: [UInt32: TrafficCounters] = [:]
+  var drops: [VTEPDropReason: UInt64] = [:]
+  var isEmpty = true
+
+  mutating func received(vni: UInt32, peer: UInt32, bytes: Int) {
+    self.networks[vni, default: TrafficCounters()].rxPackets &+= 1
+    self.networks[vni, default: TrafficCounters()].rxBytes &+= UInt64(bytes)
+    self.peers[peer, default: TrafficCounters()].rxPackets &+= 1
+    self.peers[peer, default: TrafficCounters()].rxBytes &+= UInt64(bytes)
+    self.isEmpty = false
+  }
+
+  mutating func sent(vni: UInt32, peer: UInt32, bytes: Int) {
+    self.networks[vni, default: TrafficCounters()].txPackets &+= 1
+    self.networks[vni, default: TrafficCounters()].txBytes &+= UInt64(bytes)
+    self.peers[peer, default: TrafficCounters()].txPackets &+= 1
+    self.peers[peer, default: TrafficCounters()].txBytes &+= UInt64(bytes)
+    self.isEmpty = false
+  }
+
+  mutating func dropped(_ reason: VTEPDropReason, vni: UInt32?, peer: UInt32?) {
+    if let vni { self.networks[vni, default: TrafficCounters()].drops[reason.rawValue, default: 0] &+= 1 }
+    if let peer { self.peers[peer, default: TrafficCounters()].drops[reason.rawValue, default: 0] &+= 1 }
+    self.drops[reason, default: 0] &+= 1
+    self.isEmpty = false
+  }
+}
+
+/// The shared counters the packet loops merge into and the agent reads.
+final class VTEPCounterStore: Sendable {
+  /// Peers tracked by address at most; strangers beyond it are counted under "other".
+  static let peerLimit = 1024
+  private let state = Mutex(VTEPCounters())
+
+  func merge(_ tally: inout VTEPTally, names: [UInt32: String]) {
+    guard !tally.isEmpty else { return }
+    self.state.withLock { c in
+      for (reason, n) in tally.drops { c.drops[reason.rawValue, default: 0] &+= n }
+      for (vni, t) in tally.networks {
+        c.networks[names[vni] ?? "vni-\(vni)", default: TrafficCounters()].add(t)
+      }
+      for (address, t) in tally.peers {
+        var key = Self.dotted(address)
+        if c.peers[key] == nil && c.peers.count >= Self.peerLimit { key = "other" }
+        c.peers[key, default: TrafficCounters()].add(t)
+      }
+    }
+    tally = VTEPTally()
+  }
+
+  var snapshot: VTEPCounters { self.state.withLock { $0 } }
+
+  static func dotted(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 0xff).\(a >> 8 & 0xff).\(a & 0xff)" }
+}
