@@ -55,7 +55,7 @@ let package = Package(
     .target(
       name: "WeftCNI",
       dependencies: [
-        "WeftAgent", "WeftControl", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        "WeftAgent", "WeftControl",
       ]
     ),
     .executableTarget(name: "weft-cni", dependencies: ["WeftCNI"]),

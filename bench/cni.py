@@ -19,7 +19,8 @@ Safety: only namespaces named weft-cbench-PID-* (the lab's and the containers'),
 (and leftovers of earlier runs of this script removed on start); the root namespace is not
 touched; the lab's controller and agent are stopped by `weft lab down`, by pid.
 
-Usage: bench/cni.py [-n 50] [--record]   (root; WEFT=PATH picks the weft binary, weft-cni beside it)
+Usage: bench/cni.py [-n 50] [--record]   (root; WEFT=PATH picks the weft binary, weft-cni beside it
+unless WEFT_CNI=PATH)
 """
 
 import argparse
@@ -89,7 +90,7 @@ def main():
     if not os.access(f"{REFERENCE_DIR}/bridge", os.X_OK):
         sys.exit("cni.py: needs the reference plugins (apt-get install containernetworking-plugins)")
     weft = weft_binary()
-    weft_cni = os.path.join(os.path.dirname(weft), "weft-cni")
+    weft_cni = os.environ.get("WEFT_CNI") or os.path.join(os.path.dirname(weft), "weft-cni")
 
     for ns in namespaces():  # leftovers of an earlier run of this script
         if ns.startswith("weft-cbench-"):
@@ -156,7 +157,7 @@ def main():
             stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
                 f.write(f"\n## CNI attach/detach latency, {stamp}\n\n"
-                        f"`bench/cni.py -n {args.n} --record` (weft: {os.path.relpath(weft, ROOT)}), "
+                        f"`bench/cni.py -n {args.n} --record` (weft: {weft}, weft-cni: {weft_cni}), "
                         f"{args.n} containers per plugin, one host, MTU {MTU}.\n\n{table}\n")
     finally:
         for ns in made:

@@ -24,9 +24,13 @@ func eventually(_ seconds: Double = 15, _ check: () throws -> Bool) rethrows -> 
 struct OverlayScenarioTests {
   let lab = "ov\(getpid() % 100_000)"
 
-  @Test func workloadsReachEachOtherAcrossHostsAndNotAcrossNetworks() async throws {
+  /// Run on the kernel datapath, and on a mixed lab: host1 and host2 userspace, host3 kernel,
+  /// so every check also covers userspace-userspace and userspace-kernel in both directions.
+  @Test(arguments: ["kernel", "userspace,userspace,kernel"])
+  func workloadsReachEachOtherAcrossHostsAndNotAcrossNetworks(datapath: String) async throws {
+    let lab = self.lab + (datapath == "kernel" ? "k" : "m")
     _ = try? Lab.down(name: lab)
-    let up = try weftArgs(["lab", "up", lab, "--hosts", "3"])
+    let up = try weftArgs(["lab", "up", lab, "--hosts", "3", "--datapath", datapath])
     #expect(up.status == 0, "\(up.output)")
     defer { _ = try? Lab.down(name: lab) }
     let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab)-nets.yaml")
@@ -80,6 +84,29 @@ struct OverlayScenarioTests {
     try await Task.sleep(for: .milliseconds(300))
     let transfer = try labExec(lab, "b1", "iperf3", "-c", address["b2"]!, "-n", "64M", "-p", "5201")
     #expect(transfer.status == 0, "\(transfer.output)")
+    // And the other way round, from host3 to host1 (kernel to userspace in the mixed lab).
+    let server1 = try NetworkNamespace("weft-\(lab)-wl.b1").spawnDetached(
+      ["iperf3", "-s", "-1", "-p", "5203"], logPath: "/dev/null")
+    defer { Spawn.stop(server1) }
+    try await Task.sleep(for: .milliseconds(300))
+    let back = try labExec(lab, "b3", "iperf3", "-c", address["b1"]!, "-n", "64M", "-p", "5203")
+    #expect(back.status == 0, "\(back.output)")
+    if datapath != "kernel" {
+      // The userspace VTEP's counters, read from the agent's socket by an independent client.
+      let curl = Process()
+      curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+      curl.arguments = ["-s", "--unix-socket", "/run/weft/labs/\(lab)/host1/agent.sock", "http://agent/v1/counters"]
+      let out = Pipe()
+      curl.standardOutput = out
+      try curl.run()
+      let body = out.fileHandleForReading.readDataToEndOfFile()
+      curl.waitUntilExit()
+      let json = try JSONSerialization.jsonObject(with: body) as? [String: Any]
+      #expect(json?["datapath"] as? String == "userspace")
+      let blue = ((json?["counters"] as? [String: Any])?["networks"] as? [String: Any])?["blue"] as? [String: Any]
+      #expect((blue?["txBytes"] as? Int ?? 0) > 63 << 20, "\(json ?? [:])")
+      #expect((blue?["rxBytes"] as? Int ?? 0) > 63 << 20, "\(json ?? [:])")
+    }
 
     // An agent restarted during a transfer leaves it unbroken.
     let server2 = try NetworkNamespace("weft-\(lab)-wl.b3").spawnDetached(
