@@ -95,7 +95,9 @@ struct OverlayScenarioTests {
       // The userspace VTEP's counters, read from the agent's socket by an independent client.
       let curl = Process()
       curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-      curl.arguments = ["-s", "--unix-socket", "/run/weft/labs/\(lab)/host1/agent.sock", "http://agent/v1/counters"]
+      curl.arguments = [
+        "-s", "--unix-socket", "/run/weft/labs/\(lab)/host1/agent.sock", "http://agent/v1/counters",
+      ]
       let out = Pipe()
       curl.standardOutput = out
       try curl.run()
@@ -103,7 +105,8 @@ struct OverlayScenarioTests {
       curl.waitUntilExit()
       let json = try JSONSerialization.jsonObject(with: body) as? [String: Any]
       #expect(json?["datapath"] as? String == "userspace")
-      let blue = ((json?["counters"] as? [String: Any])?["networks"] as? [String: Any])?["blue"] as? [String: Any]
+      let blue =
+        ((json?["counters"] as? [String: Any])?["networks"] as? [String: Any])?["blue"] as? [String: Any]
       #expect((blue?["txBytes"] as? Int ?? 0) > 63 << 20, "\(json ?? [:])")
       #expect((blue?["rxBytes"] as? Int ?? 0) > 63 << 20, "\(json ?? [:])")
     }
