@@ -9,6 +9,7 @@ let package = Package(
     .library(name: "WeftWire", targets: ["WeftWire"]),
     .library(name: "WeftLinux", targets: ["WeftLinux"]),
     .library(name: "WeftLab", targets: ["WeftLab"]),
+    .library(name: "WeftDatapath", targets: ["WeftDatapath"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

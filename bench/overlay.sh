@@ -678,8 +678,8 @@ take_medians() {  # R[variant.metric] = the median over the rounds that measured
     for m in $ROUND_KEYS; do
       values=""
       for ((r = 1; r <= ROUNDS; r++)); do values+="${RR[$v.$m.$r]:-} "; done
-      R[$v.$m]=$(tr ' ' '\n' <<<"$values" | grep -v '^$' | sort -g | awk '
-        { x[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print x[(NR + 1) / 2]; else printf "%.2f\n", (x[NR / 2] + x[NR / 2 + 1]) / 2 }')
+      R[$v.$m]=$(tr ' ' '\n' <<<"$values" | { grep -v '^$' || true; } | sort -g | awk '
+        { x[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print x[(NR + 1) / 2]; else printf "%g\n", (x[NR / 2] + x[NR / 2 + 1]) / 2 }')
       [ -n "${R[$v.$m]}" ] || unset "R[$v.$m]"
     done
   done
@@ -728,8 +728,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
   fi
   "$WEFT" lab down "$LAB" >"$TMP/lab-down.log" 2>&1 || die "weft lab down $LAB failed: $(cat "$TMP/lab-down.log")"
   save_round "$round"
-  [[ "${STATUS[weft]:-}" == failed* || "${STATUS[weft]:-}" == skipped* ]] && [ "$round" -lt "$ROUNDS" ] \
-    && log "weft: ${STATUS[weft]}; the next rounds measure routed and vxlan only"
+  if [[ "${STATUS[weft]:-}" == failed* || "${STATUS[weft]:-}" == skipped* ]] && [ "$round" -lt "$ROUNDS" ]; then
+    log "weft: ${STATUS[weft]}; the next rounds measure routed and vxlan only"
+  fi
 done
 take_medians
 

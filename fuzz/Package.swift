@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// libFuzzer targets for the WeftWire decoders. Build and run with ./run.sh (it passes
+// libFuzzer targets for the WeftWire decoders and the userspace VTEP's packet paths. Build and run with ./run.sh (it passes
 // -sanitize=fuzzer,address to every module so WeftWire itself is instrumented).
 import PackageDescription
 
@@ -22,10 +22,10 @@ let package = Package(
       ]
     ),
   ]
-    + decoders.map { name in
+    + (decoders + ["vtep"]).map { name in
       .executableTarget(
         name: "fuzz-\(name)",
-        dependencies: ["FuzzSupport"],
+        dependencies: ["FuzzSupport"] + (name == "vtep" ? [.product(name: "WeftDatapath", package: "Weft")] : []),
         path: "Sources/fuzz-\(name)",
         swiftSettings: [.unsafeFlags(["-parse-as-library"])]
       )

@@ -2,7 +2,7 @@
 # Builds the WeftWire libFuzzer targets with the toolchain's libFuzzer + AddressSanitizer and
 # runs each for ITERATIONS inputs, growing a corpus under fuzz/corpus/TARGET (gitignored).
 #
-# Usage: fuzz/run.sh ITERATIONS [TARGET...]     targets: ethernet arp ipv4 ipv6 icmp udp vxlan frame
+# Usage: fuzz/run.sh ITERATIONS [TARGET...]     targets: ethernet arp ipv4 ipv6 icmp udp vxlan frame vtep
 # Extra libFuzzer flags can be passed in FUZZ_FLAGS (e.g. FUZZ_FLAGS="-max_len=4096 -jobs=2").
 # Exit status is non-zero when any target crashed; the input is saved under fuzz/artifacts/TARGET.
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 runs=${1:?usage: run.sh ITERATIONS [TARGET...]}
 shift
-all=(ethernet arp ipv4 ipv6 icmp udp vxlan frame)
+all=(ethernet arp ipv4 ipv6 icmp udp vxlan frame vtep)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
@@ -20,7 +20,9 @@ build=(swift build -c debug --scratch-path .build-fuzz
 bin=$("${build[@]}" --show-bin-path)
 
 # Seed each corpus with well-formed frames once (needs /usr/bin/python3 with scapy; optional).
-if [ ! -d corpus ] && /usr/bin/python3 -c 'import scapy' 2>/dev/null; then
+missing=0
+for t in "${all[@]}"; do [ -d "corpus/$t" ] || missing=1; done
+if [ "$missing" = 1 ] && /usr/bin/python3 -c 'import scapy' 2>/dev/null; then
   /usr/bin/python3 seeds.py corpus >&2
 fi
 

@@ -48,6 +48,15 @@ seeds = {
     "icmp": [p[ICMP] for p in ip4 if ICMP in p] + [bytes(p.payload) for p in ip6[3:]],
     "udp": [p[UDP] for p in ip4 + ip6 + vx if UDP in p],
     "vxlan": [bytes(p[UDP].payload) for p in vx],
+    # The VTEP target: a control byte (sender, GRO segment size), then what the socket returned.
+    "vtep": [bytes([c]) + b for c, b in [
+        (0, bytes(VXLAN(vni=7) / Ether(src="02:57:64:60:02:00", dst="02:57:64:60:01:00") /
+                  IP(src="100.96.2.7", dst="100.96.1.5") / TCP(sport=5555, dport=80) / Raw(b"z" * 40))),
+        (1, bytes(VXLAN(vni=7) / Ether(src="02:57:64:60:02:00", dst="02:57:64:60:01:00") /
+                  IP(src="100.96.2.7", dst="100.96.1.5") / UDP(sport=1, dport=2) / Raw(b"u" * 20))),
+        (2 * 6, bytes(VXLAN(vni=7) / Ether(src="02:57:64:60:02:00", dst="02:57:64:60:01:00") /
+                      IP(src="100.96.2.7", dst="100.96.1.5") / TCP(sport=5555, dport=80) / Raw(b"g" * 3000))),
+    ]],
 }
 for target, items in seeds.items():
     os.makedirs(os.path.join(out, target), exist_ok=True)
