@@ -25,7 +25,8 @@ let package = Package(
     + (decoders + ["vtep"]).map { name in
       .executableTarget(
         name: "fuzz-\(name)",
-        dependencies: ["FuzzSupport"] + (name == "vtep" ? [.product(name: "WeftDatapath", package: "Weft")] : []),
+        dependencies: ["FuzzSupport"]
+          + (name == "vtep" ? [.product(name: "WeftDatapath", package: "Weft")] : []),
         path: "Sources/fuzz-\(name)",
         swiftSettings: [.unsafeFlags(["-parse-as-library"])]
       )

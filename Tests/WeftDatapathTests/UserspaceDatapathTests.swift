@@ -58,7 +58,8 @@ struct MixedHosts {
     let echo =
       "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 7007)); "
       + "s.settimeout(5); d, a = s.recvfrom(65535); s.sendto(d, a)"
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("wdp-echo-\(UUID().uuidString)").path
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("wdp-echo-\(UUID().uuidString)")
+      .path
     defer { try? FileManager.default.removeItem(atPath: log) }
     let pid = try server.spawnDetached(["/usr/bin/python3", "-c", echo], logPath: log)
     defer { Spawn.stop(pid) }
