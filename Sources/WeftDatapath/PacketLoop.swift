@@ -8,28 +8,40 @@ import WeftLinux
 
 /// A dedicated thread that runs a packet loop over one descriptor, and stops it on request.
 ///
-/// The loop's body calls ``Stop/wait()`` between bursts: it blocks in `poll` until the
-/// descriptor is readable (true) or ``stop()`` was called (false, and the body returns). A
-/// pipe wakes the poll, so stopping never waits for traffic.
+/// The loop's body calls ``Stop/wait(milliseconds:)`` between bursts: it blocks in `poll` until
+/// the descriptor is readable, a timeout passes, or ``stop()`` was called (and the body returns).
+/// A pipe wakes the poll, so stopping never waits for traffic.
 final class PacketLoop: Sendable {
   /// What the loop body waits on.
   struct Stop: Sendable {
     let descriptor: Int32
     let wake: Int32
 
-    /// Blocks until the descriptor is readable (true) or the loop is told to stop (false).
-    func wait() -> Bool {
+    /// What a wait ended with.
+    enum Event {
+      /// The descriptor is readable.
+      case ready
+      /// The timeout passed first.
+      case idle
+      /// The loop is to stop (or the descriptor failed).
+      case stop
+    }
+
+    /// Blocks until the descriptor is readable, `milliseconds` pass (-1: no limit), or the loop
+    /// is told to stop.
+    func wait(milliseconds: Int32 = -1) -> Event {
       var fds = [
         pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0),
         pollfd(fd: self.wake, events: Int16(POLLIN), revents: 0),
       ]
       while true {
-        let rc = poll(&fds, 2, -1)
+        let rc = poll(&fds, 2, milliseconds)
         if rc < 0 && errno == EINTR { continue }
-        if rc < 0 { return false }
-        if fds[1].revents != 0 { return false }
-        if fds[0].revents & Int16(POLLIN) != 0 { return true }
-        if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return false }
+        if rc < 0 { return .stop }
+        if rc == 0 { return .idle }
+        if fds[1].revents != 0 { return .stop }
+        if fds[0].revents & Int16(POLLIN) != 0 { return .ready }
+        if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return .stop }
       }
     }
   }

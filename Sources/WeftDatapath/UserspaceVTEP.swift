@@ -27,6 +27,12 @@ final class UserspaceVTEP: Sendable {
   static let sendSocketCount = 4
   /// Datagrams per system call.
   static let batchSize = 64
+  /// A loop hands its counts to the shared counters after this many packets or this long,
+  /// whichever comes first, and whenever it falls idle: readers see counts at most this old, and
+  /// a burst of one packet does not pay for a merge.
+  static let mergeEvery = 4096
+  static let mergeMilliseconds: Int32 = 20
+  static let mergeInterval = Duration.milliseconds(Int64(mergeMilliseconds))
 
   let port: UInt16
   let receiver: UDPBatchSocket
@@ -117,8 +123,25 @@ final class UserspaceVTEP: Sendable {
       }
       batch.count = 0
     }
-    while stop.wait() {
+    var names: [UInt32: String] = [:]
+    var lastMerge = ContinuousClock.now
+    func mergeWhenDue(force: Bool = false) {
+      guard !tally.isEmpty else { return }
+      let now = ContinuousClock.now
+      guard force || tally.events >= mergeEvery || now - lastMerge >= mergeInterval else { return }
+      counters.merge(&tally, names: names)
+      lastMerge = now
+    }
+    loop: while true {
+      switch stop.wait(milliseconds: tally.isEmpty ? -1 : mergeMilliseconds) {
+      case .stop: break loop
+      case .idle:
+        mergeWhenDue(force: true)
+        continue loop
+      case .ready: break
+      }
       let view = snapshot.state.withLock { $0 }
+      names = view.names
       guard let network = view.table.networks[vni] else {
         Self.drain(tun)
         continue
@@ -161,8 +184,9 @@ final class UserspaceVTEP: Sendable {
         }
       }
       for k in batches.indices where batches[k].count > 0 { flush(k) }
-      counters.merge(&tally, names: view.names)
+      mergeWhenDue()
     }
+    mergeWhenDue(force: true)
   }
 
   /// Underlay to TUNs: receive a batch, split GRO buffers, validate, write each inner packet.
@@ -171,7 +195,23 @@ final class UserspaceVTEP: Sendable {
   ) {
     let batch = DatagramBatch(capacity: batchSize, slotSize: 65_536)
     var tally = VTEPTally()
-    while stop.wait() {
+    var names: [UInt32: String] = [:]
+    var lastMerge = ContinuousClock.now
+    func mergeWhenDue(force: Bool = false) {
+      guard !tally.isEmpty else { return }
+      let now = ContinuousClock.now
+      guard force || tally.events >= mergeEvery || now - lastMerge >= mergeInterval else { return }
+      counters.merge(&tally, names: names)
+      lastMerge = now
+    }
+    loop: while true {
+      switch stop.wait(milliseconds: tally.isEmpty ? -1 : mergeMilliseconds) {
+      case .stop: break loop
+      case .idle:
+        mergeWhenDue(force: true)
+        continue loop
+      case .ready: break
+      }
       while true {
         let n: Int
         do { n = try socket.receive(into: batch, nonBlocking: true) } catch { break }
@@ -192,10 +232,12 @@ final class UserspaceVTEP: Sendable {
             offset += length
           }
         }
-        counters.merge(&tally, names: view.names)
+        names = view.names
+        mergeWhenDue()
         if n < batch.capacity { break }
       }
     }
+    mergeWhenDue(force: true)
   }
 
   /// Decapsulates one datagram and writes its inner packet, behind a virtio_net_hdr written in

@@ -48,14 +48,16 @@ struct VTEPTally {
   var networks: [UInt32: TrafficCounters] = [:]
   var peers: [UInt32: TrafficCounters] = [:]
   var drops: [VTEPDropReason: UInt64] = [:]
-  var isEmpty = true
+  /// Packets counted since the last merge.
+  var events = 0
+  var isEmpty: Bool { self.events == 0 }
 
   mutating func received(vni: UInt32, peer: UInt32, bytes: Int) {
     self.networks[vni, default: TrafficCounters()].rxPackets &+= 1
     self.networks[vni, default: TrafficCounters()].rxBytes &+= UInt64(bytes)
     self.peers[peer, default: TrafficCounters()].rxPackets &+= 1
     self.peers[peer, default: TrafficCounters()].rxBytes &+= UInt64(bytes)
-    self.isEmpty = false
+    self.events += 1
   }
 
   mutating func sent(vni: UInt32, peer: UInt32, bytes: Int) {
@@ -63,14 +65,14 @@ struct VTEPTally {
     self.networks[vni, default: TrafficCounters()].txBytes &+= UInt64(bytes)
     self.peers[peer, default: TrafficCounters()].txPackets &+= 1
     self.peers[peer, default: TrafficCounters()].txBytes &+= UInt64(bytes)
-    self.isEmpty = false
+    self.events += 1
   }
 
   mutating func dropped(_ reason: VTEPDropReason, vni: UInt32?, peer: UInt32?) {
     if let vni { self.networks[vni, default: TrafficCounters()].drops[reason.rawValue, default: 0] &+= 1 }
     if let peer { self.peers[peer, default: TrafficCounters()].drops[reason.rawValue, default: 0] &+= 1 }
     self.drops[reason, default: 0] &+= 1
-    self.isEmpty = false
+    self.events += 1
   }
 }
 
