@@ -27,12 +27,6 @@ final class UserspaceVTEP: Sendable {
   static let sendSocketCount = 4
   /// Datagrams per system call.
   static let batchSize = 64
-  /// A loop hands its counts to the shared counters after this many packets or this long,
-  /// whichever comes first, and whenever it falls idle: readers see counts at most this old, and
-  /// a burst of one packet does not pay for a merge.
-  static let mergeEvery = 4096
-  static let mergeMilliseconds: Int32 = 20
-  static let mergeInterval = Duration.milliseconds(Int64(mergeMilliseconds))
 
   let port: UInt16
   let receiver: UDPBatchSocket
@@ -107,9 +101,10 @@ final class UserspaceVTEP: Sendable {
     vni: UInt32, tun: TunDevice, senders: [UDPBatchSocket], port: UInt16, snapshot: SnapshotBox,
     counters: VTEPCounterStore, stop: PacketLoop.Stop
   ) {
-    let slotSize = VTEPCodec.innerOffset + 65_535
+    // Without TSO announced the TUN hands over packets of at most its MTU: room for jumbo frames.
+    let slotSize = VTEPCodec.innerOffset + 9_216
     let batches = senders.map { _ in DatagramBatch(capacity: batchSize, slotSize: slotSize) }
-    var tally = VTEPTally()
+    var counts = LoopCounters(store: counters)
     func flush(_ k: Int) {
       let batch = batches[k]
       var done = 0
@@ -117,31 +112,15 @@ final class UserspaceVTEP: Sendable {
         do {
           done += try senders[k].send(batch, from: done)
         } catch {
-          tally.dropped(.ioError, vni: vni, peer: nil)
+          counts.tally.dropped(.ioError, vni: vni, peer: nil)
           done += 1  // skip the datagram the kernel refused; send the rest
         }
       }
       batch.count = 0
     }
-    var names: [UInt32: String] = [:]
-    var lastMerge = ContinuousClock.now
-    func mergeWhenDue(force: Bool = false) {
-      guard !tally.isEmpty else { return }
-      let now = ContinuousClock.now
-      guard force || tally.events >= mergeEvery || now - lastMerge >= mergeInterval else { return }
-      counters.merge(&tally, names: names)
-      lastMerge = now
-    }
-    loop: while true {
-      switch stop.wait(milliseconds: tally.isEmpty ? -1 : mergeMilliseconds) {
-      case .stop: break loop
-      case .idle:
-        mergeWhenDue(force: true)
-        continue loop
-      case .ready: break
-      }
+    while Self.next(stop, &counts) {
       let view = snapshot.state.withLock { $0 }
-      names = view.names
+      counts.names = view.names
       guard let network = view.table.networks[vni] else {
         Self.drain(tun)
         continue
@@ -160,14 +139,14 @@ final class UserspaceVTEP: Sendable {
             into: UnsafeMutableRawBufferPointer(
               rebasing: slot[(VTEPCodec.innerOffset - VTEPCodec.virtioHeaderLength)...]))
         } catch {
-          tally.dropped(.ioError, vni: vni, peer: nil)
+          counts.tally.dropped(.ioError, vni: vni, peer: nil)
           break
         }
         guard let read, read > VTEPCodec.virtioHeaderLength else { break }
         let length = read - VTEPCodec.virtioHeaderLength
         switch VTEPCodec.encapsulate(slot, length: length, network: network) {
         case .drop(let reason):
-          tally.dropped(reason, vni: vni, peer: nil)
+          counts.tally.dropped(reason, vni: vni, peer: nil)
         case .send(let peer, let frameLength, let flow):
           let k = Int(flow % UInt32(senders.count))
           let target = batches[k]
@@ -178,15 +157,14 @@ final class UserspaceVTEP: Sendable {
           target.set(
             target.count, length: frameLength, peer: IPEndpoint(.v4(IPv4Address(peer.underlay)), port))
           target.count += 1
-          tally.sent(vni: vni, peer: peer.underlay, bytes: length)
+          counts.tally.sent(vni: vni, peer: peer.underlay, bytes: length)
           if target.count == target.capacity { flush(k) }
           last = k
         }
       }
       for k in batches.indices where batches[k].count > 0 { flush(k) }
-      mergeWhenDue()
+      counts.merge()
     }
-    mergeWhenDue(force: true)
   }
 
   /// Underlay to TUNs: receive a batch, split GRO buffers, validate, write each inner packet.
@@ -194,24 +172,8 @@ final class UserspaceVTEP: Sendable {
     from socket: UDPBatchSocket, snapshot: SnapshotBox, counters: VTEPCounterStore, stop: PacketLoop.Stop
   ) {
     let batch = DatagramBatch(capacity: batchSize, slotSize: 65_536)
-    var tally = VTEPTally()
-    var names: [UInt32: String] = [:]
-    var lastMerge = ContinuousClock.now
-    func mergeWhenDue(force: Bool = false) {
-      guard !tally.isEmpty else { return }
-      let now = ContinuousClock.now
-      guard force || tally.events >= mergeEvery || now - lastMerge >= mergeInterval else { return }
-      counters.merge(&tally, names: names)
-      lastMerge = now
-    }
-    loop: while true {
-      switch stop.wait(milliseconds: tally.isEmpty ? -1 : mergeMilliseconds) {
-      case .stop: break loop
-      case .idle:
-        mergeWhenDue(force: true)
-        continue loop
-      case .ready: break
-      }
+    var counts = LoopCounters(store: counters)
+    while Self.next(stop, &counts) {
       while true {
         let n: Int
         do { n = try socket.receive(into: batch, nonBlocking: true) } catch { break }
@@ -228,16 +190,29 @@ final class UserspaceVTEP: Sendable {
               UnsafeRawBufferPointer(rest), segmentSize: batch.segmentSize(i))
             Self.deliver(
               UnsafeMutableRawBufferPointer(rebasing: rest[..<length]), source: source.value,
-              segmentSize: batch.segmentSize(i), view: view, tally: &tally)
+              segmentSize: batch.segmentSize(i), view: view, tally: &counts.tally)
             offset += length
           }
         }
-        names = view.names
-        mergeWhenDue()
+        counts.names = view.names
+        counts.merge()
         if n < batch.capacity { break }
       }
     }
-    mergeWhenDue(force: true)
+  }
+
+  /// Waits for the loop's next burst (true) or its end (false), handing pending counts over when
+  /// the loop falls idle or ends.
+  private static func next(_ stop: PacketLoop.Stop, _ counts: inout LoopCounters) -> Bool {
+    while true {
+      switch stop.wait(milliseconds: counts.pollTimeout) {
+      case .ready: return true
+      case .idle: counts.merge(force: true)
+      case .stop:
+        counts.merge(force: true)
+        return false
+      }
+    }
   }
 
   /// Decapsulates one datagram and writes its inner packet, behind a virtio_net_hdr written in

@@ -76,6 +76,38 @@ struct VTEPTally {
   }
 }
 
+/// One packet loop's counts and the rule for handing them over: after ``mergeEvery`` packets or
+/// ``mergeInterval``, whichever comes first, and whenever the loop falls idle. Readers see counts
+/// at most that old, and a burst of one packet does not pay for a merge (a lock and the peers'
+/// address strings).
+struct LoopCounters {
+  static let mergeEvery = 4096
+  static let mergeMilliseconds: Int32 = 20
+  static let mergeInterval = Duration.milliseconds(Int64(mergeMilliseconds))
+
+  var tally = VTEPTally()
+  /// Network names by VNI, from the loop's latest snapshot.
+  var names: [UInt32: String] = [:]
+  let store: VTEPCounterStore
+  private var lastMerge = ContinuousClock.now
+
+  init(store: VTEPCounterStore) { self.store = store }
+
+  /// How long the loop may block: without limit while nothing is pending, else until a merge.
+  var pollTimeout: Int32 { self.tally.isEmpty ? -1 : Self.mergeMilliseconds }
+
+  /// Hands the counts over when due (or now, with `force`).
+  mutating func merge(force: Bool = false) {
+    guard !self.tally.isEmpty else { return }
+    let now = ContinuousClock.now
+    guard force || self.tally.events >= Self.mergeEvery || now - self.lastMerge >= Self.mergeInterval else {
+      return
+    }
+    self.store.merge(&self.tally, names: self.names)
+    self.lastMerge = now
+  }
+}
+
 /// The shared counters the packet loops merge into and the agent reads.
 final class VTEPCounterStore: Sendable {
   /// Peers tracked by address at most; strangers beyond it are counted under "other".

@@ -72,7 +72,17 @@ struct ControllerCrashTests {
 
     let (pid2, client2) = try await startController(dir)
     defer { Spawn.stop(pid2) }
-    let stored = try await client2.list(.network).items
+    // On a loaded machine the first request may come early; a controller that died says why.
+    var listed: [Resource]?
+    for _ in 0..<50 where listed == nil {
+      listed = try? await client2.list(.network).items
+      if listed == nil { try await Task.sleep(for: .milliseconds(200)) }
+    }
+    let log = (try? String(contentsOfFile: "\(dir)/controller.log", encoding: .utf8)) ?? "(no log)"
+    let stored = try #require(
+      listed,
+      "the restarted controller (alive: \(Spawn.isAlive(pid2))) did not answer; its log:\n\(log.suffix(3000))"
+    )
     let names = Set(stored.map(\.metadata.name))
     #expect(names.isSuperset(of: acknowledged), "missing: \(Set(acknowledged).subtracting(names).sorted())")
     // Nothing half-written: every stored network is whole and has its VNI.
