@@ -38,6 +38,7 @@ struct CNIScenarioTests {
     #expect(try weftArgs(["lab", "up", lab, "--hosts", "2"]).status == 0)
     defer { _ = try? Lab.down(name: lab) }
     let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab).yaml")
+    defer { try? FileManager.default.removeItem(at: manifest) }
     try "apiVersion: weft/v1\nkind: Network\nmetadata: {name: blue}\nspec: {cidr: 100.96.0.0/16}\n"
       .write(to: manifest, atomically: true, encoding: .utf8)
     #expect(try weftArgs(["lab", "apply", lab, "-f", manifest.path]).status == 0)

@@ -34,6 +34,7 @@ struct OverlayScenarioTests {
     #expect(up.status == 0, "\(up.output)")
     defer { _ = try? Lab.down(name: lab) }
     let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab)-nets.yaml")
+    defer { try? FileManager.default.removeItem(at: manifest) }
     try """
     apiVersion: weft/v1
     kind: Network
@@ -134,6 +135,7 @@ struct OverlayScenarioTests {
     // It comes back on its data; the agents reconnect and follow a change made after it.
     try await Lab.restartController(lab: lab)
     let green = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab)-green.yaml")
+    defer { try? FileManager.default.removeItem(at: green) }
     try "apiVersion: weft/v1\nkind: Network\nmetadata: {name: green}\nspec: {cidr: 100.98.0.0/16, vni: 77}\n"
       .write(to: green, atomically: true, encoding: .utf8)
     #expect(try weftArgs(["lab", "apply", lab, "-f", green.path]).status == 0)
@@ -148,6 +150,7 @@ struct OverlayScenarioTests {
     #expect(try weftArgs(["lab", "up", name, "--hosts", "3"]).status == 0)
     defer { _ = try? Lab.down(name: name) }
     let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-nets.yaml")
+    defer { try? FileManager.default.removeItem(at: manifest) }
     try "apiVersion: weft/v1\nkind: Network\nmetadata: {name: blue}\nspec: {cidr: 100.96.0.0/16}\n"
       .write(to: manifest, atomically: true, encoding: .utf8)
     #expect(try weftArgs(["lab", "apply", name, "-f", manifest.path]).status == 0)

@@ -111,6 +111,7 @@ struct PodmanScenarioTests {
     #expect(try weftArgs(["lab", "up", lab, "--hosts", "2"]).status == 0)
     defer { _ = try? Lab.down(name: lab) }
     let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab).yaml")
+    defer { try? FileManager.default.removeItem(at: manifest) }
     try """
     apiVersion: weft/v1
     kind: Network

@@ -8,9 +8,29 @@ import WeftModel
 import WeftStore
 import WeftWire
 
-func makeController() throws -> Controller {
-  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("weft-ctl-\(UUID().uuidString)")
+/// A fresh store directory `weft-ctl-PID-UUID` under the temporary directory. Directories of test
+/// processes that are gone (and of older runs, named without a pid) are removed first, once.
+func makeStoreDirectory() throws -> URL {
+  _ = sweptStoreDirectories
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "weft-ctl-\(getpid())-\(UUID().uuidString)")
   try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  return dir
+}
+
+let sweptStoreDirectories: Void = {
+  let tmp = FileManager.default.temporaryDirectory
+  for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []
+  where name.hasPrefix("weft-ctl-") {
+    let pid = name.dropFirst("weft-ctl-".count).split(separator: "-").first.flatMap { Int32($0) }
+    if pid != getpid() && (pid == nil || kill(pid!, 0) != 0) {
+      try? FileManager.default.removeItem(at: tmp.appendingPathComponent(name))
+    }
+  }
+}()
+
+func makeController() throws -> Controller {
+  let dir = try makeStoreDirectory()
   return Controller(store: try SQLiteStore(path: dir.appendingPathComponent("weft.db").path))
 }
 
@@ -117,8 +137,7 @@ struct ControlAPITests {
   }
 
   @Test func silentHostsAreLostThenExpired() async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("weft-ctl-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let dir = try makeStoreDirectory()
     let controller = Controller(
       store: try SQLiteStore(path: dir.appendingPathComponent("weft.db").path), lostAfter: .seconds(30),
       leaseTTL: .seconds(600))
