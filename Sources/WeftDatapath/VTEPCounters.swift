@@ -1,4 +1,5 @@
 import Synchronization
+import WeftWire
 
 /// Packets and bytes in each direction, and drops by reason.
 public struct TrafficCounters: Codable, Sendable, Hashable {
@@ -122,7 +123,7 @@ final class VTEPCounterStore: Sendable {
         c.networks[names[vni] ?? "vni-\(vni)", default: TrafficCounters()].add(t)
       }
       for (address, t) in tally.peers {
-        var key = Self.dotted(address)
+        var key = IPv4Address(address).description
         if c.peers[key] == nil && c.peers.count >= Self.peerLimit { key = "other" }
         c.peers[key, default: TrafficCounters()].add(t)
       }
@@ -132,5 +133,4 @@ final class VTEPCounterStore: Sendable {
 
   var snapshot: VTEPCounters { self.state.withLock { $0 } }
 
-  static func dotted(_ a: UInt32) -> String { "\(a >> 24).\(a >> 16 & 0xff).\(a >> 8 & 0xff).\(a & 0xff)" }
 }

@@ -37,11 +37,10 @@ struct CNIScenarioTests {
     _ = try? Lab.down(name: lab)
     #expect(try weftArgs(["lab", "up", lab, "--hosts", "2"]).status == 0)
     defer { _ = try? Lab.down(name: lab) }
-    let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab).yaml")
-    defer { try? FileManager.default.removeItem(at: manifest) }
-    try "apiVersion: weft/v1\nkind: Network\nmetadata: {name: blue}\nspec: {cidr: 100.96.0.0/16}\n"
-      .write(to: manifest, atomically: true, encoding: .utf8)
-    #expect(try weftArgs(["lab", "apply", lab, "-f", manifest.path]).status == 0)
+    #expect(
+      try labApply(
+        lab, "apiVersion: weft/v1\nkind: Network\nmetadata: {name: blue}\nspec: {cidr: 100.96.0.0/16}\n"
+      ).status == 0)
     let socket = "/run/weft/labs/\(lab)/host1/agent.sock"
     let config: [String: Any] = [
       "cniVersion": "1.0.0", "name": "weftnet", "type": "weft-cni", "network": "blue", "agentSocket": socket,

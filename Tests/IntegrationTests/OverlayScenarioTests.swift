@@ -10,6 +10,14 @@ func labExec(_ lab: String, _ target: String, _ command: String...) throws -> (s
   try weftArgs(["lab", "exec", lab, target, "--"] + command)
 }
 
+/// `weft lab apply LAB -f FILE` with `yaml` in a temporary file that is removed afterwards.
+func labApply(_ lab: String, _ yaml: String) throws -> (status: Int32, output: String) {
+  let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab)-\(UUID().uuidString).yaml")
+  defer { try? FileManager.default.removeItem(at: file) }
+  try yaml.write(to: file, atomically: true, encoding: .utf8)
+  return try weftArgs(["lab", "apply", lab, "-f", file.path])
+}
+
 /// Polls `check` every 200 ms for up to `seconds`.
 func eventually(_ seconds: Double = 15, _ check: () throws -> Bool) rethrows -> Bool {
   let deadline = Date().addingTimeInterval(seconds)
@@ -33,20 +41,21 @@ struct OverlayScenarioTests {
     let up = try weftArgs(["lab", "up", lab, "--hosts", "3", "--datapath", datapath])
     #expect(up.status == 0, "\(up.output)")
     defer { _ = try? Lab.down(name: lab) }
-    let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab)-nets.yaml")
-    defer { try? FileManager.default.removeItem(at: manifest) }
-    try """
-    apiVersion: weft/v1
-    kind: Network
-    metadata: {name: blue}
-    spec: {cidr: 100.96.0.0/16}
-    ---
-    apiVersion: weft/v1
-    kind: Network
-    metadata: {name: red}
-    spec: {cidr: 100.97.0.0/16, vni: 4242}
-    """.write(to: manifest, atomically: true, encoding: .utf8)
-    #expect(try weftArgs(["lab", "apply", lab, "-f", manifest.path]).status == 0)
+    #expect(
+      try labApply(
+        lab,
+        """
+        apiVersion: weft/v1
+        kind: Network
+        metadata: {name: blue}
+        spec: {cidr: 100.96.0.0/16}
+        ---
+        apiVersion: weft/v1
+        kind: Network
+        metadata: {name: red}
+        spec: {cidr: 100.97.0.0/16, vni: 4242}
+        """
+      ).status == 0)
     for k in 1...3 {
       let add = try weftArgs([
         "lab", "workload", "add", lab, "b\(k)", "--host", "host\(k)", "--network", "blue",
@@ -134,11 +143,11 @@ struct OverlayScenarioTests {
     #expect(try labExec(lab, "b1", "ping", "-c1", "-W2", address["b3"]!).status == 0)
     // It comes back on its data; the agents reconnect and follow a change made after it.
     try await Lab.restartController(lab: lab)
-    let green = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab)-green.yaml")
-    defer { try? FileManager.default.removeItem(at: green) }
-    try "apiVersion: weft/v1\nkind: Network\nmetadata: {name: green}\nspec: {cidr: 100.98.0.0/16, vni: 77}\n"
-      .write(to: green, atomically: true, encoding: .utf8)
-    #expect(try weftArgs(["lab", "apply", lab, "-f", green.path]).status == 0)
+    #expect(
+      try labApply(
+        lab,
+        "apiVersion: weft/v1\nkind: Network\nmetadata: {name: green}\nspec: {cidr: 100.98.0.0/16, vni: 77}\n"
+      ).status == 0)
     let host3 = try NetworkNamespace("weft-\(lab)-host3").openNetlink()
     #expect(try eventually(30) { try host3.link(named: "wvx77") != nil })
     #expect(try labExec(lab, "b1", "ping", "-c1", "-W2", address["b3"]!).status == 0)
@@ -149,11 +158,10 @@ struct OverlayScenarioTests {
     _ = try? Lab.down(name: name)
     #expect(try weftArgs(["lab", "up", name, "--hosts", "3"]).status == 0)
     defer { _ = try? Lab.down(name: name) }
-    let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-nets.yaml")
-    defer { try? FileManager.default.removeItem(at: manifest) }
-    try "apiVersion: weft/v1\nkind: Network\nmetadata: {name: blue}\nspec: {cidr: 100.96.0.0/16}\n"
-      .write(to: manifest, atomically: true, encoding: .utf8)
-    #expect(try weftArgs(["lab", "apply", name, "-f", manifest.path]).status == 0)
+    #expect(
+      try labApply(
+        name, "apiVersion: weft/v1\nkind: Network\nmetadata: {name: blue}\nspec: {cidr: 100.96.0.0/16}\n"
+      ).status == 0)
     let host1 = NetworkNamespace("weft-\(name)-host1")
     let nl = try host1.openNetlink()
     #expect(try eventually { try nl.routes().filter { $0.proto == 0x57 }.count == 2 })

@@ -110,20 +110,21 @@ struct PodmanScenarioTests {
     _ = try? Lab.down(name: lab)
     #expect(try weftArgs(["lab", "up", lab, "--hosts", "2"]).status == 0)
     defer { _ = try? Lab.down(name: lab) }
-    let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("\(lab).yaml")
-    defer { try? FileManager.default.removeItem(at: manifest) }
-    try """
-    apiVersion: weft/v1
-    kind: Network
-    metadata: {name: blue}
-    spec: {cidr: 100.96.0.0/16}
-    ---
-    apiVersion: weft/v1
-    kind: Network
-    metadata: {name: red}
-    spec: {cidr: 100.97.0.0/16}
-    """.write(to: manifest, atomically: true, encoding: .utf8)
-    #expect(try weftArgs(["lab", "apply", lab, "-f", manifest.path]).status == 0)
+    #expect(
+      try labApply(
+        lab,
+        """
+        apiVersion: weft/v1
+        kind: Network
+        metadata: {name: blue}
+        spec: {cidr: 100.96.0.0/16}
+        ---
+        apiVersion: weft/v1
+        kind: Network
+        metadata: {name: red}
+        spec: {cidr: 100.97.0.0/16}
+        """
+      ).status == 0)
     for host in 1...2 {
       let nl = try NetworkNamespace("weft-\(lab)-host\(host)").openNetlink()
       #expect(try eventually { try nl.link(named: "wbr1") != nil && nl.link(named: "wbr2") != nil })

@@ -18,10 +18,9 @@ func ipv4Packet(_ source: String, _ destination: String, payload: Int = 32, sour
   p[9] = 17
   p.replaceSubrange(12..<16, with: IPv4Address(source)!.octets)
   p.replaceSubrange(16..<20, with: IPv4Address(destination)!.octets)
-  var sum: UInt32 = 0
-  for i in stride(from: 0, to: 20, by: 2) { sum += UInt32(p[i]) << 8 | UInt32(p[i + 1]) }
-  while sum > 0xffff { sum = (sum & 0xffff) + (sum >> 16) }
-  let checksum = ~UInt16(sum)
+  var sum = Checksum()
+  sum.add(octets: p[0..<20])
+  let checksum = sum.value
   p[10] = UInt8(checksum >> 8)
   p[11] = UInt8(checksum & 0xff)
   p[20] = UInt8(sourcePort >> 8)
