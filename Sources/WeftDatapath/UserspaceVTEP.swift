@@ -25,8 +25,14 @@ final class UserspaceVTEP: Sendable {
 
   /// Send sockets per host; the flow hash picks one, so its port is the flow's outer source port.
   static let sendSocketCount = 4
-  /// Datagrams per system call.
+  /// Datagrams per receive system call; TUN reads per transmit burst.
   static let batchSize = 64
+  /// Send slots per socket (64 KiB each: a slot holds one UDP GSO train).
+  static let transmitSlots = 16
+  /// The most a UDP GSO send may carry: the largest IPv4 UDP payload.
+  static let maxGSOBytes = 65_507
+  /// Segments per UDP GSO send (the kernel's UDP_MAX_SEGMENTS on older kernels).
+  static let maxGSOFrames = 64
 
   let port: UInt16
   let receiver: UDPBatchSocket
@@ -96,14 +102,21 @@ final class UserspaceVTEP: Sendable {
 
   // MARK: - The loops
 
-  /// TUN to underlay: read a burst of packets, encapsulate each in place, send per socket.
+  /// TUN to underlay: read a burst of packets (super packets of up to 64 KiB when the TUN has
+  /// TSO/USO on), cut each into VXLAN frames for its peer, and send them per socket, a super
+  /// packet's frames as one UDP GSO datagram train where the kernel takes them.
   private static func transmit(
     vni: UInt32, tun: TunDevice, senders: [UDPBatchSocket], port: UInt16, snapshot: SnapshotBox,
     counters: VTEPCounterStore, stop: PacketLoop.Stop
   ) {
-    // Without TSO announced the TUN hands over packets of at most its MTU: room for jumbo frames.
-    let slotSize = VTEPCodec.innerOffset + 9_216
-    let batches = senders.map { _ in DatagramBatch(capacity: batchSize, slotSize: slotSize) }
+    let batches = senders.map { _ in DatagramBatch(capacity: transmitSlots, slotSize: 65_536) }
+    let packet = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536 + 64, alignment: 16)
+    let frameHeader = UnsafeMutableRawBufferPointer.allocate(byteCount: VTEPCodec.innerOffset, alignment: 8)
+    defer {
+      packet.deallocate()
+      frameHeader.deallocate()
+    }
+    var gso = senders.allSatisfy { $0.supportsGSO() }
     var counts = LoopCounters(store: counters)
     func flush(_ k: Int) {
       let batch = batches[k]
@@ -112,8 +125,14 @@ final class UserspaceVTEP: Sendable {
         do {
           done += try senders[k].send(batch, from: done)
         } catch {
+          // A kernel that takes UDP_SEGMENT but fails the send (EIO without checksum offload on
+          // the route, EINVAL for a size it will not cut) turns GSO off for good; the frames of
+          // that datagram are lost once, as if dropped on the wire.
+          if gso && (error.errno == EIO || error.errno == EINVAL) && batch.segmentSize(done) > 0 {
+            gso = false
+          }
           counts.tally.dropped(.ioError, vni: vni, peer: nil)
-          done += 1  // skip the datagram the kernel refused; send the rest
+          done += 1
         }
       }
       batch.count = 0
@@ -125,41 +144,54 @@ final class UserspaceVTEP: Sendable {
         Self.drain(tun)
         continue
       }
-      var last = 0
-      for _ in 0..<(batchSize * 4) {
-        // Read straight into the next slot of the batch the last packet went to, and move the
-        // packet only when its flow belongs to another socket: most bursts are one flow. A batch
-        // is flushed as soon as it fills, so that slot is always free.
-        let slot = batches[last].buffer(batches[last].count)
+      for _ in 0..<batchSize {
         let read: Int?
         do {
-          // The TUN prefixes a virtio_net_hdr: with no offloads announced it is always empty
-          // (complete checksums, no GSO), so it lands in the headroom and is overwritten.
-          read = try tun.read(
-            into: UnsafeMutableRawBufferPointer(
-              rebasing: slot[(VTEPCodec.innerOffset - VTEPCodec.virtioHeaderLength)...]))
+          read = try tun.read(into: packet)
         } catch {
           counts.tally.dropped(.ioError, vni: vni, peer: nil)
           break
         }
-        guard let read, read > VTEPCodec.virtioHeaderLength else { break }
-        let length = read - VTEPCodec.virtioHeaderLength
-        switch VTEPCodec.encapsulate(slot, length: length, network: network) {
-        case .drop(let reason):
-          counts.tally.dropped(reason, vni: vni, peer: nil)
-        case .send(let peer, let frameLength, let flow):
-          let k = Int(flow % UInt32(senders.count))
-          let target = batches[k]
-          if k != last {
-            target.buffer(target.count).baseAddress!.copyMemory(
-              from: slot.baseAddress!, byteCount: frameLength)
-          }
-          target.set(
-            target.count, length: frameLength, peer: IPEndpoint(.v4(IPv4Address(peer.underlay)), port))
-          target.count += 1
-          counts.tally.sent(vni: vni, peer: peer.underlay, bytes: length)
+        guard let read else { break }
+        guard read >= VTEPCodec.virtioHeaderLength + 20 else {
+          counts.tally.dropped(.badInnerPacket, vni: vni, peer: nil)
+          continue
+        }
+        let header = VirtioHeader(UnsafeRawBufferPointer(rebasing: packet[0..<VTEPCodec.virtioHeaderLength]))
+        let ip = UnsafeMutableRawBufferPointer(rebasing: packet[VTEPCodec.virtioHeaderLength..<read])
+        guard ip[0] >> 4 == 4 else {
+          counts.tally.dropped(ip[0] >> 4 == 6 ? .notIPv4 : .badInnerPacket, vni: vni, peer: nil)
+          continue
+        }
+        guard let peer = network.peer(forInner: VTEPCodec.load32(UnsafeRawBufferPointer(ip), 16)) else {
+          counts.tally.dropped(.noRoute, vni: vni, peer: nil)
+          continue
+        }
+        var segmenter: VTEPSegmenter
+        do {
+          segmenter = try VTEPSegmenter(packet: ip, header: header)
+        } catch {
+          counts.tally.dropped(error == .unsupported ? .notIPv4 : .badInnerPacket, vni: vni, peer: nil)
+          continue
+        }
+        VTEPCodec.writeFrameHeader(frameHeader, peer: peer, network: network)
+        let k = Int(VTEPCodec.flowHash(UnsafeRawBufferPointer(ip)) % UInt32(senders.count))
+        let target = batches[k]
+        let destination = IPEndpoint(.v4(IPv4Address(peer.underlay)), port)
+        while true {
           if target.count == target.capacity { flush(k) }
-          last = k
+          guard
+            let frames = segmenter.next(
+              into: target.buffer(target.count), frameHeader: UnsafeRawBufferPointer(frameHeader),
+              maxBytes: gso ? maxGSOBytes : target.slotSize, maxFrames: gso ? maxGSOFrames : 1)
+          else { break }
+          target.set(
+            target.count, length: frames.length, peer: destination,
+            segmentSize: frames.count > 1 ? frames.frameSize : 0)
+          target.count += 1
+          counts.tally.sent(
+            vni: vni, peer: peer.underlay, packets: frames.count,
+            bytes: frames.length - frames.count * VTEPCodec.innerOffset)
         }
       }
       for k in batches.indices where batches[k].count > 0 { flush(k) }
@@ -167,12 +199,14 @@ final class UserspaceVTEP: Sendable {
     }
   }
 
-  /// Underlay to TUNs: receive a batch, split GRO buffers, validate, write each inner packet.
+  /// Underlay to TUNs: receive a batch, split GRO buffers, validate, and write the inner packets,
+  /// consecutive segments of one TCP flow merged into one super packet per write.
   private static func receive(
     from socket: UDPBatchSocket, snapshot: SnapshotBox, counters: VTEPCounterStore, stop: PacketLoop.Stop
   ) {
     let batch = DatagramBatch(capacity: batchSize, slotSize: 65_536)
     var counts = LoopCounters(store: counters)
+    var coalescer = VTEPCoalescer()
     while Self.next(stop, &counts) {
       while true {
         let n: Int
@@ -190,10 +224,11 @@ final class UserspaceVTEP: Sendable {
               UnsafeRawBufferPointer(rest), segmentSize: batch.segmentSize(i))
             Self.deliver(
               UnsafeMutableRawBufferPointer(rebasing: rest[..<length]), source: source.value,
-              segmentSize: batch.segmentSize(i), view: view, tally: &counts.tally)
+              segmentSize: batch.segmentSize(i), view: view, coalescer: &coalescer, tally: &counts.tally)
             offset += length
           }
         }
+        Self.flush(&coalescer, view: view, tally: &counts.tally)
         counts.names = view.names
         counts.merge()
         if n < batch.capacity { break }
@@ -215,12 +250,12 @@ final class UserspaceVTEP: Sendable {
     }
   }
 
-  /// Decapsulates one datagram and writes its inner packet, behind a virtio_net_hdr written in
-  /// the datagram's own headroom, to its network's TUN.
+  /// Decapsulates one datagram and hands its inner packet to the coalescer, or writes it alone
+  /// (behind a virtio_net_hdr written in the datagram's own headroom) to its network's TUN.
   @inline(__always)
   static func deliver(
     _ datagram: UnsafeMutableRawBufferPointer, source: UInt32, segmentSize: Int, view: Snapshot,
-    tally: inout VTEPTally
+    coalescer: inout VTEPCoalescer, tally: inout VTEPTally
   ) {
     switch VTEPCodec.decapsulate(UnsafeRawBufferPointer(datagram), source: source, table: view.table) {
     case .drop(let reason, let vni):
@@ -230,6 +265,12 @@ final class UserspaceVTEP: Sendable {
         tally.dropped(.unknownVNI, vni: vni, peer: source)
         return
       }
+      tally.received(vni: vni, peer: peer.underlay, bytes: length)
+      if coalescer.append(datagram, length: length, vni: vni, mtu: mtu) { return }
+      if coalescer.count > 0 {
+        Self.flush(&coalescer, view: view, tally: &tally)
+        if coalescer.append(datagram, length: length, vni: vni, mtu: mtu) { return }
+      }
       guard VTEPCodec.writeVirtioHeader(datagram, length: length, mtu: mtu, segmentSize: segmentSize) else {
         tally.dropped(.badInnerPacket, vni: vni, peer: source)
         return
@@ -237,10 +278,21 @@ final class UserspaceVTEP: Sendable {
       let start = VTEPCodec.innerOffset - VTEPCodec.virtioHeaderLength
       do {
         try tun.write(UnsafeRawBufferPointer(rebasing: datagram[start..<(VTEPCodec.innerOffset + length)]))
-        tally.received(vni: vni, peer: peer.underlay, bytes: length)
       } catch {
         tally.dropped(.ioError, vni: vni, peer: source)
       }
+    }
+  }
+
+  /// Writes the coalescer's group, if any, to its network's TUN as one packet.
+  static func flush(_ coalescer: inout VTEPCoalescer, view: Snapshot, tally: inout VTEPTally) {
+    guard coalescer.count > 0 else { return }
+    let vni = coalescer.vni
+    let vectors = coalescer.finish()
+    do {
+      try view.tuns[vni]?.write(vectors: vectors)
+    } catch {
+      tally.dropped(.ioError, vni: vni, peer: nil)
     }
   }
 

@@ -63,7 +63,17 @@ public enum VTEPCodec {
     guard ip[0] >> 4 == 4 else { return .drop(ip[0] >> 4 == 6 ? .notIPv4 : .badInnerPacket) }
     let destination = load32(ip, 16)
     guard let peer = network.peer(forInner: destination) else { return .drop(.noRoute) }
-    // VXLAN header: flags (I), 24 reserved bits, VNI, 8 reserved bits.
+    writeFrameHeader(buffer, peer: peer, network: network)
+    return .send(peer: peer, length: innerOffset + length, flow: flowHash(ip))
+  }
+
+  /// Writes the 22 bytes that go in front of an inner IPv4 packet sent to `peer`: the VXLAN header
+  /// (I flag, the network's VNI) and the inner Ethernet header, to the peer's VTEP MAC from ours,
+  /// type IPv4: what a kernel VXLAN device expects.
+  @inline(__always)
+  public static func writeFrameHeader(
+    _ buffer: UnsafeMutableRawBufferPointer, peer: VTEPPeer, network: VTEPNetwork
+  ) {
     buffer[0] = VXLANPacket.flagI
     buffer[1] = 0
     buffer[2] = 0
@@ -72,12 +82,10 @@ public enum VTEPCodec {
     buffer[5] = UInt8(truncatingIfNeeded: network.vni >> 8)
     buffer[6] = UInt8(truncatingIfNeeded: network.vni)
     buffer[7] = 0
-    // Inner Ethernet: to the peer's VTEP MAC, from ours, IPv4; what a kernel VXLAN device expects.
     writeMAC(peer.mac, to: buffer, at: 8)
     writeMAC(network.localMAC, to: buffer, at: 14)
     buffer[20] = 0x08
     buffer[21] = 0x00
-    return .send(peer: peer, length: innerOffset + length, flow: flowHash(ip))
   }
 
   /// Validates one received VXLAN payload from `source` (underlay IPv4, host byte order) and

@@ -61,12 +61,12 @@ struct VTEPTally {
     self.events += 1
   }
 
-  mutating func sent(vni: UInt32, peer: UInt32, bytes: Int) {
-    self.networks[vni, default: TrafficCounters()].txPackets &+= 1
+  mutating func sent(vni: UInt32, peer: UInt32, packets: Int = 1, bytes: Int) {
+    self.networks[vni, default: TrafficCounters()].txPackets &+= UInt64(packets)
     self.networks[vni, default: TrafficCounters()].txBytes &+= UInt64(bytes)
-    self.peers[peer, default: TrafficCounters()].txPackets &+= 1
+    self.peers[peer, default: TrafficCounters()].txPackets &+= UInt64(packets)
     self.peers[peer, default: TrafficCounters()].txBytes &+= UInt64(bytes)
-    self.events += 1
+    self.events += packets
   }
 
   mutating func dropped(_ reason: VTEPDropReason, vni: UInt32?, peer: UInt32?) {

@@ -106,6 +106,15 @@ public final class TunDevice: Sendable {
     }
   }
 
+  /// Announces the TUN_F_* offloads this reader handles (TUNSETOFFLOAD): with TSO or USO on, the
+  /// kernel hands over super packets of up to 64 KiB behind a virtio header that says how to cut
+  /// them. Throws (EINVAL) when the kernel does not know one of the flags.
+  public func setOffloads(_ offloads: UInt32) throws(SystemError) {
+    guard weft_ioctl_int(self.fileDescriptor, WEFT_TUNSETOFFLOAD, UInt(offloads)) == 0 else {
+      throw SystemError.current("set offloads 0x\(String(offloads, radix: 16)) on \(self.name)")
+    }
+  }
+
   /// Reads one packet into `buffer`; returns its length, or nil when a non-blocking queue is empty.
   public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int? {
     while true {
@@ -114,6 +123,19 @@ public final class TunDevice: Sendable {
       if errno == EINTR { continue }
       if errno == EAGAIN { return nil }
       throw SystemError.current("read \(self.name)")
+    }
+  }
+
+  /// Writes one packet gathered from several buffers (one `writev`).
+  public func write(vectors: UnsafeBufferPointer<iovec>) throws(SystemError) {
+    var expected = 0
+    for v in vectors { expected += v.iov_len }
+    while true {
+      let n = Glibc.writev(self.fileDescriptor, vectors.baseAddress, Int32(vectors.count))
+      if n == expected { return }
+      if n < 0 && errno == EINTR { continue }
+      throw n < 0
+        ? SystemError.current("write \(self.name)") : SystemError("short write to \(self.name)", errno: EIO)
     }
   }
 

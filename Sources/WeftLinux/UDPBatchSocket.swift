@@ -52,7 +52,8 @@ public final class DatagramBatch {
   /// The peer of a received slot.
   public func peer(_ i: Int) -> IPEndpoint? { IPEndpoint(self.slots[i].peer) }
 
-  /// The GRO segment size of a received slot (0 when not coalesced).
+  /// The segment size of slot `i`: the GRO size of a received one, the GSO size of one to send
+  /// (0 when neither coalesced nor to be cut).
   public func segmentSize(_ i: Int) -> Int { Int(self.slots[i].segment_size) }
 
   /// Sets slot `i` to send `length` bytes to `peer`, segmented into `segmentSize`-byte
