@@ -46,6 +46,14 @@ let package = Package(
       ]
     ),
     .target(name: "WeftDatapath", dependencies: ["WeftLinux", "WeftWire"]),
+    .target(name: "WeftProxy", dependencies: ["WeftModel"]),
+    .target(
+      name: "WeftEcho",
+      dependencies: [
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+      ]
+    ),
     .target(
       name: "WeftAgent",
       dependencies: [
@@ -70,6 +78,7 @@ let package = Package(
         "WeftLab", "WeftLinux", "WeftWire", "WeftModel", "WeftStore", "WeftControl", "WeftClient",
         "WeftAgent",
         "WeftDatapath",
+        "WeftEcho",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,6 +107,11 @@ let package = Package(
       dependencies: ["WeftDatapath", "WeftAgent", "WeftLinux", "WeftWire", "WeftModel"]
     ),
     .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI"]),
+    .testTarget(name: "WeftProxyTests", dependencies: ["WeftProxy", "WeftModel"]),
+    .testTarget(
+      name: "WeftEchoTests",
+      dependencies: ["WeftEcho", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+    ),
     .testTarget(
       name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux", "WeftModel", "WeftClient", "WeftWire"]),
   ],

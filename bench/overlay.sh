@@ -15,6 +15,14 @@
 #           (100.96.0.0/16, VNI 1, MTU 1450) is applied, and the containers are Weft workloads
 #           (`weft lab workload add`, namespaces weft-<lab>-wl.c1/.c2) on the agents' bridge wbr1
 #           and VXLAN device wvx1. Measured by default; WEFT_BENCH_SKIP_WEFT=1 skips it.
+#   weft-us Weft's userspace datapath (`weft lab up --datapath userspace`): the same control plane
+#           and workloads, the VTEP in the agents (TUN wtun1 with TSO/USO, UDP GSO/GRO) instead of
+#           a kernel VXLAN device. Skipped with weft.
+#   nebula  Debian's Nebula (a userspace overlay with encryption, the userspace reference): one
+#           nebula process per host in the lab without control plane, static host map, the other
+#           container subnet as an unsafe route via the peer's Nebula address; its tunnel MTU is
+#           1440 (Nebula's header and AEAD tag take 60 bytes of the underlay's 1500), so its
+#           bridge and containers get 1440 too. Skipped when nebula is not installed.
 #
 # routed and vxlan run in the lab brought up with --no-control-plane, so no agent and no Weft
 # nftables table (`inet weft`, which drops forwarding between different networks' devices) are in
@@ -30,13 +38,15 @@
 # The three variants are measured in turn, ROUNDS times (-r, default 3; the lab is re-created for
 # each round), so that slow drift of this shared machine hits all of them alike; the table gives
 # each variant's median over the rounds, and a second table each round's throughput.
-# Prints the tables with ratios (vxlan/routed, weft/vxlan) and appends a dated section to
+# CPU s/GiB counts the iperf3 processes, the ksoftirqd threads and, for the userspace datapaths,
+# the process doing the encapsulation (the agents for weft-us, nebula for nebula).
+# Prints the tables with ratios (vxlan/routed, weft/vxlan, weft-us/vxlan, weft-us/nebula) and appends a dated section to
 # bench/RESULTS.md.
 #
 # Safety: only namespaces this run creates (lab `wbench-<pid>`, so `weft-wbench-<pid>-*` including
 # the workloads `weft-wbench-<pid>-wl.*`, and containers `wbench-<pid>-c1`/`-c2`) and only the
 # processes it starts (iperf3/sockperf servers by pid; the lab's controller and agents through
-# `weft lab down`, which stops them by pid); nothing is changed in the root namespace; all traffic
+# `weft lab down`, which stops them by pid; nebula by pid); nothing is changed in the root namespace; all traffic
 # stays inside the lab. Everything is removed on exit (trap), and leftovers of earlier runs of
 # this script (whose process is gone) are removed on start.
 set -Eeuo pipefail
@@ -46,17 +56,18 @@ usage() {
 usage: bench/overlay.sh [-t SECONDS] [-r ROUNDS] [--no-record] [-h]
 
 Container-to-container throughput, latency and CPU cost of routed (no encapsulation), hand-made
-kernel VXLAN (flannel L3 style) and Weft's kernel datapath (controller + agents, Weft workloads),
-in one 2-host lab. Needs root. Takes about 1 minute per measured variant and round.
+kernel VXLAN (flannel L3 style), Nebula, and Weft's kernel and userspace datapaths (controller +
+agents, Weft workloads), in one 2-host lab. Needs root. Takes about 1 minute per measured variant and round.
 
   -t SECONDS    iperf3 duration per test (default 10)
-  -r ROUNDS     rounds of routed, vxlan, weft in turn; figures are per-variant medians (default 3)
+  -r ROUNDS     rounds of all variants in turn; figures are per-variant medians (default 3)
   --no-record   print the table only; do not append to bench/RESULTS.md
   -h, --help    this help
 
 environment:
   WEFT=PATH                weft binary (default .build/debug/weft, else .build/release/weft)
-  WEFT_BENCH_SKIP_WEFT=1   skip the weft variant (routed and vxlan only)
+  WEFT_BENCH_SKIP_WEFT=1   skip the weft and weft-us variants
+  WEFT_BENCH_VARIANTS="…"  measure only these of: routed vxlan nebula weft weft-us
   WEFT_BENCH_AGENT=0       the same (older spelling; the weft variant is measured by default)
   WEFT_BENCH_LATENCY=ping  force the ping fallback for latency instead of sockperf
 EOF
@@ -103,7 +114,14 @@ IPERF_PORT=5201
 SOCKPERF_PORT=11111
 LAT_SECONDS=5
 WEFT_NETWORK=blue               # the weft variant's network (VNI 1, 100.96.0.0/16, MTU 1450)
-declare -A VXDEV=([vxlan]=vx [weft]=wvx$VNI)   # VXLAN device the payload must pass, per variant
+declare -A VXDEV=([vxlan]=vx [weft]=wvx$VNI [weft-us]=wtun$VNI [nebula]=neb1)  # device the payload must pass
+ALL_VARIANTS="routed vxlan nebula weft weft-us"
+VARIANTS=${WEFT_BENCH_VARIANTS:-$ALL_VARIANTS}
+for v in $VARIANTS; do [[ " $ALL_VARIANTS " == *" $v "* ]] || { echo "overlay.sh: unknown variant '$v'" >&2; exit 2; }; done
+wanted() { [[ " $VARIANTS " == *" $1 "* ]]; }
+declare -A VMTU=([nebula]=1440)  # overlay MTU per variant where it differs from $MTU
+NEBULA_MTU=1440
+DP_PIDS=""                      # processes doing a userspace datapath's work (their CPU counts)
 TMP=$(mktemp -d /tmp/$PREFIX-$ID.XXXXXX)
 SERVER_PIDS=()
 LAB_UP=0
@@ -208,14 +226,15 @@ make_containers() {  # the container namespaces themselves (empty, loopback up)
 }
 
 plug_containers() {  # per host: bridge br0 with gateway 100.96.K.1/24, container veth, forwarding
+  local mtu=${1:-$MTU}
   for k in 1 2; do
     h "$k" link add br0 type bridge
-    h "$k" link set br0 mtu "$MTU"
+    h "$k" link set br0 mtu "$mtu"
     h "$k" addr add "100.96.$k.1/24" dev br0
     h "$k" link set br0 up
     h "$k" link add veth-c type veth peer name eth0 netns "${CTR[$k]}"
-    h "$k" link set veth-c mtu "$MTU" master br0 up
-    c "$k" link set eth0 mtu "$MTU" up
+    h "$k" link set veth-c mtu "$mtu" master br0 up
+    c "$k" link set eth0 mtu "$mtu" up
     c "$k" addr add "100.96.$k.2/24" dev eth0
     c "$k" route add default via "100.96.$k.1"
     hx "$k" sysctl -qw net.ipv4.ip_forward=1
@@ -268,6 +287,65 @@ vxlan_down() {
   unplug_containers
 }
 
+# ---- variant (d): Nebula, the userspace overlay reference --------------------------------------
+# One CA, one certificate per host (Nebula address 100.99.0.K/24, the host's container subnet as
+# its unsafe-route subnet), one nebula process per host listening on the underlay address, the
+# peer in the static host map (no lighthouse), the other container subnet routed into Nebula's TUN.
+nebula_up() {
+  command -v nebula >/dev/null && command -v nebula-cert >/dev/null || { skip_variant nebula "nebula is not installed (apt-get install nebula)"; return 0; }
+  plug_containers "$NEBULA_MTU"
+  local d=$TMP/nebula k r
+  rm -rf "$d"; mkdir -p "$d"   # a fresh CA and certificates each round
+  nebula-cert ca -name "wbench" -duration 2h -out-crt "$d/ca.crt" -out-key "$d/ca.key"
+  for k in 1 2; do
+    r=$(other "$k")
+    nebula-cert sign -ca-crt "$d/ca.crt" -ca-key "$d/ca.key" -name "host$k" -ip "100.99.0.$k/24" \
+      -subnets "100.96.$k.0/24" -out-crt "$d/host$k.crt" -out-key "$d/host$k.key"
+    cat >"$d/host$k.yaml" <<EOF
+pki: {ca: $d/ca.crt, cert: $d/host$k.crt, key: $d/host$k.key}
+static_host_map: {"100.99.0.$r": ["198.18.0.$r:4242"]}
+lighthouse: {am_lighthouse: false, hosts: []}
+listen: {host: 198.18.0.$k, port: 4242, read_buffer: 8388608, write_buffer: 8388608}
+punchy: {punch: false}
+tun:
+  dev: neb1
+  mtu: $NEBULA_MTU
+  tx_queue: 5000
+  unsafe_routes: [{route: 100.96.$r.0/24, via: 100.99.0.$r, mtu: $NEBULA_MTU}]
+firewall:
+  outbound: [{port: any, proto: any, host: any}]
+  inbound: [{port: any, proto: any, host: any}]
+logging: {level: warning}
+EOF
+    ip netns exec "${HOST[$k]}" nebula -config "$d/host$k.yaml" >"$d/host$k.log" 2>&1 &
+    NEBULA_PIDS[$k]=$!
+    SERVER_PIDS+=("$!")
+  done
+  local i
+  for i in $(seq 1 50); do
+    h 1 link show neb1 >/dev/null 2>&1 && h 2 link show neb1 >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  for i in $(seq 1 30); do
+    cx 1 ping -n -c 1 -W 1 -q "$SERVER_ADDR" >/dev/null 2>&1 && break
+    [ "$i" = 30 ] && { fail_variant nebula "container 1 cannot reach $SERVER_ADDR over Nebula: $(tail -3 "$d/host1.log")"; return 0; }
+  done
+  DP_PIDS="${NEBULA_PIDS[1]} ${NEBULA_PIDS[2]}"
+  log "nebula: $(nebula -version 2>&1 | head -1), pids $DP_PIDS, tunnel MTU $NEBULA_MTU"
+}
+nebula_down() {
+  local k
+  for k in 1 2; do
+    [ -n "${NEBULA_PIDS[$k]:-}" ] || continue
+    kill "${NEBULA_PIDS[$k]}" 2>/dev/null || true
+    wait "${NEBULA_PIDS[$k]}" 2>/dev/null || true
+  done
+  NEBULA_PIDS=()
+  DP_PIDS=""
+  unplug_containers
+}
+declare -A NEBULA_PIDS=()
+
 # ---- variant (c): Weft's datapath --------------------------------------------------------------
 # weft_datapath: Weft's control plane builds the topology. Its contract:
 #   - on entry: the lab $LAB (no control plane, hosts ${HOST[1]}, ${HOST[2]} with eth0 198.18.0.K/24)
@@ -288,7 +366,8 @@ vxlan_down() {
 #     so routed and vxlan are still reported; on success STATUS[weft] is unset;
 #   - weft_datapath_down removes the workloads again (`weft lab workload rm`: veths, addresses,
 #     namespaces); the lab itself, its controller and agents go in cleanup (`weft lab down`).
-weft_fail() { fail_variant weft "$1"; log "weft: lab logs follow"; tail -n 20 /run/weft/labs/"$LAB"/*.log >&2 2>/dev/null || true; }
+WV=weft  # the Weft variant being set up: weft (kernel datapath) or weft-us (userspace)
+weft_fail() { fail_variant "$WV" "$1"; log "$WV: lab logs follow"; tail -n 20 /run/weft/labs/"$LAB"/*.log >&2 2>/dev/null || true; }
 
 weft_check_topology() {  # prints the first difference from the reference topology, if any
   local k r vx
@@ -312,19 +391,36 @@ weft_check_topology() {  # prints the first difference from the reference topolo
   done
 }
 
-weft_datapath() {
+weft_check_topology_userspace() {  # the same for the userspace datapath: TUN instead of VXLAN device
+  local k r
+  for k in 1 2; do
+    r=$(other "$k")
+    [ "$(h "$k" -j link show "wtun$VNI" 2>/dev/null | jq '.[0].mtu')" = "$MTU" ] || { echo "host$k has no wtun$VNI with MTU $MTU (yet)"; return; }
+    h "$k" -o addr show dev "wbr$VNI" | grep -q " 100\.96\.$k\.1/24 " || { echo "host$k: wbr$VNI has no 100.96.$k.1/24"; return; }
+    h "$k" route show "100.96.$r.0/24" | grep -q "dev wtun$VNI" || { echo "host$k: no route 100.96.$r.0/24 dev wtun$VNI (yet)"; return; }
+    [ "$(c "$k" -j link show eth0 | jq '.[0].mtu')" = "$MTU" ] || { echo "workload c$k: eth0 MTU is not $MTU"; return; }
+    c "$k" -o addr show dev eth0 | grep -q " 100\.96\.$k\.2/24 " || { echo "workload c$k: eth0 is not 100.96.$k.2/24"; return; }
+  done
+}
+
+weft_datapath() {  # weft_datapath kernel|userspace
+  local datapath=$1
+  [ "$datapath" = kernel ] && WV=weft || WV=weft-us
   if [ "${WEFT_BENCH_SKIP_WEFT:-0}" = 1 ] || [ "${WEFT_BENCH_AGENT:-1}" = 0 ]; then
-    skip_variant weft "on request (WEFT_BENCH_SKIP_WEFT=1)"
+    skip_variant "$WV" "on request (WEFT_BENCH_SKIP_WEFT=1)"
     return 0
   fi
-  # The hand-made containers and the lab without control plane go; the lab comes back with one.
+  # The containers (hand-made or an earlier variant's workloads) and the lab go; the lab comes
+  # back with a control plane and the chosen datapath.
   local k ns
-  for k in 1 2; do kill_in_netns "${CTR[$k]}"; ip netns del "${CTR[$k]}"; done
+  for k in 1 2; do
+    if ip netns list | awk '{print $1}' | grep -qxF "${CTR[$k]}"; then kill_in_netns "${CTR[$k]}"; ip netns del "${CTR[$k]}"; fi
+  done
   "$WEFT" lab down "$LAB" >"$TMP/lab-down.log" 2>&1 || { weft_fail "weft lab down $LAB failed: $(cat "$TMP/lab-down.log")"; return 0; }
-  if ! "$WEFT" lab up "$LAB" --hosts 2 --datapath kernel >"$TMP/weft-lab-up.log" 2>&1; then
+  if ! "$WEFT" lab up "$LAB" --hosts 2 --datapath "$datapath" >"$TMP/weft-lab-up.log" 2>&1; then
     weft_fail "weft lab up $LAB (with control plane) failed: $(tail -3 "$TMP/weft-lab-up.log")"; return 0
   fi
-  log "weft: lab $LAB re-created with controller and agents: $(grep -E 'start (controller|[0-9]+ agent)' "$TMP/weft-lab-up.log" | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//')"
+  log "$WV: lab $LAB re-created with controller and agents ($datapath datapath): $(grep -E 'start (controller|[0-9]+ agent)' "$TMP/weft-lab-up.log" | sed 's/^ *//' | tr '\n' ';' | sed 's/;$//')"
   cat >"$TMP/network.yaml" <<EOF
 apiVersion: weft/v1
 kind: Network
@@ -339,12 +435,12 @@ EOF
     ns=$(jq -r --arg w "c$k" '.workloads[] | select(.name == $w) | .namespace' "/run/weft/labs/$LAB/lab.json")
     [ "$ns" = "weft-$LAB-wl.c$k" ] || { weft_fail "workload c$k: unexpected namespace '$ns'"; return 0; }
     CTR[$k]=$ns
-    log "weft: $(cat "$TMP/weft-wl$k.log")"
+    log "$WV: $(cat "$TMP/weft-wl$k.log")"
   done
   # The agents reconcile asynchronously: wait (up to 20 s) for the peer entries on both hosts.
   local diff i
   for i in $(seq 1 100); do
-    diff=$(weft_check_topology)
+    if [ "$datapath" = kernel ]; then diff=$(weft_check_topology); else diff=$(weft_check_topology_userspace); fi
     [ -z "$diff" ] && break
     sleep 0.2
   done
@@ -355,9 +451,10 @@ EOF
   done
   ( eval "$("$WEFT" lab env "$LAB")"
     for kind in hosts networks workloads; do "$WEFT" get "$kind"; echo; done ) >"$TMP/weft-get.txt" 2>&1 || true
-  sed 's/^/[overlay] weft:   /' "$TMP/weft-get.txt" | grep -v ':   $' >&2 || true
+  sed "s/^/[overlay] $WV:   /" "$TMP/weft-get.txt" | grep -v ':   $' >&2 || true
   WEFT_RULES=$(ip netns exec "${HOST[1]}" nft list table inet weft 2>/dev/null | grep -c ' drop ' || true)
-  log "weft: topology matches the reference; nftables table inet weft on host1 has ${WEFT_RULES:-0} drop rule(s) in its forward chain"
+  [ "$datapath" = userspace ] && DP_PIDS=$(jq -r '.control.agents // {} | .[]' "/run/weft/labs/$LAB/lab.json" | tr '\n' ' ')
+  log "$WV: topology matches the reference; nftables table inet weft on host1 has ${WEFT_RULES:-0} drop rule(s) in its forward chain"
 }
 
 weft_datapath_down() {
@@ -366,6 +463,16 @@ weft_datapath_down() {
     kill_in_netns "${CTR[$k]}"   # nothing should be left; a namespace with processes outlives rm
     "$WEFT" lab workload rm "$LAB" "c$k" >/dev/null 2>&1 || log "warning: weft lab workload rm $LAB c$k failed"
   done
+  DP_PIDS=""
+}
+
+datapath_ticks() {  # utime+stime (clock ticks) of the processes in DP_PIDS, all their threads
+  local pid f sum=0
+  for pid in $DP_PIDS; do
+    f=$(cut -d' ' -f14,15 "/proc/$pid/stat" 2>/dev/null) || continue
+    sum=$((sum + ${f% *} + ${f#* }))
+  done
+  echo "$sum"
 }
 
 # CPU time (seconds) used so far by the lab's controller and agents.
@@ -412,12 +519,12 @@ iperf_run() {
   hz=$(getconf CLK_TCK)
   local u0 u1 x0 x1 vxdev=${VXDEV[$1]:-}
   u0=$(tx_bytes 1 eth0); x0=$(tx_bytes 1 "${vxdev:-none}")
-  t0=$(ksoftirqd_ticks); local b0; b0=$(busy_ticks)
+  t0=$(( $(ksoftirqd_ticks) + $(datapath_ticks) )); local b0; b0=$(busy_ticks)
   if ! timeout $((DURATION + 30)) ip netns exec "${CTR[1]}" \
       iperf3 -c "$SERVER_ADDR" -p "$IPERF_PORT" -t "$DURATION" -P "$streams" -J >"$json" 2>"$TMP/$v-$key.err"; then
     die "$v: iperf3 -P $streams failed: $(jq -r '.error // empty' "$json" 2>/dev/null) $(cat "$TMP/$v-$key.err")"
   fi
-  t1=$(ksoftirqd_ticks); local b1; b1=$(busy_ticks)
+  t1=$(( $(ksoftirqd_ticks) + $(datapath_ticks) )); local b1; b1=$(busy_ticks)
   u1=$(tx_bytes 1 eth0); x1=$(tx_bytes 1 "${vxdev:-none}")
   local err; err=$(jq -r '.error // empty' "$json")
   [ -z "$err" ] || die "$v: iperf3 -P $streams: $err"
@@ -429,8 +536,8 @@ iperf_run() {
        + $kt / $hz) as $cpu
     | "gbps=\($e.sum_received.bits_per_second / 1e9) retr=\($e.sum_sent.retransmits // 0) bytes=\($bytes) cpu=\($cpu) cpugib=\(if $bytes > 0 then $cpu / ($bytes / 1073741824) else 0 end)"
   ' "$json")"
-  # Path check: the payload must have left host 1 over the underlay (and, for vxlan and weft,
-  # through the VXLAN device: vx, wvx1), so no variant can take a shortcut.
+  # Path check: the payload must have left host 1 over the underlay (and through the variant's
+  # device: vx, wvx1, wtun1, neb1), so no variant can take a shortcut.
   [ $((u1 - u0)) -ge "$bytes" ] || die "$v: only $((u1 - u0)) bytes left host 1 on eth0 for $bytes received"
   if [ -n "$vxdev" ]; then
     [ $((x1 - x0)) -ge "$bytes" ] || die "$v: only $((x1 - x0)) bytes went through $vxdev for $bytes received"
@@ -512,8 +619,9 @@ measure() {
   local v=$1
   # Sanity first: reachability and the overlay MTU (a full-size unfragmentable packet must pass).
   cx 1 ping -n -c 3 -i 0.2 -W 2 -q "$SERVER_ADDR" >/dev/null || die "$v: container 1 cannot reach $SERVER_ADDR"
-  cx 1 ping -n -c 1 -W 2 -q -M do -s $((MTU - 28)) "$SERVER_ADDR" >/dev/null \
-    || die "$v: a $MTU-byte packet does not pass container 1 -> $SERVER_ADDR"
+  local mtu=${VMTU[$v]:-$MTU}
+  cx 1 ping -n -c 1 -W 2 -q -M do -s $((mtu - 28)) "$SERVER_ADDR" >/dev/null \
+    || die "$v: a $mtu-byte packet does not pass container 1 -> $SERVER_ADDR"
   ip netns exec "${CTR[2]}" iperf3 -s -p "$IPERF_PORT" >"$TMP/$v-iperf3-server.log" 2>&1 &  # $! = iperf3
   local ipid=$!
   SERVER_PIDS+=("$ipid")
@@ -541,7 +649,7 @@ table() {  # markdown table of all variants plus ratio rows
   printf '| variant | 1 stream Gbit/s | retr | 4 streams Gbit/s | retr | %s p50 us | %s p99 us | CPU s/GiB 1 stream | CPU s/GiB 4 streams |\n' "$lat_label" "$lat_label"
   printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
   local v
-  for v in routed vxlan weft; do
+  for v in $VARIANTS; do
     if [ "${STATUS[$v]:-}" = ok ]; then
       printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$v" \
         "$(val $v.p1.gbps)" "$(val $v.p1.retr)" "$(val $v.p4.gbps)" "$(val $v.p4.retr)" \
@@ -551,8 +659,9 @@ table() {  # markdown table of all variants plus ratio rows
     fi
   done
   local pair a b
-  for pair in vxlan/routed weft/vxlan; do
+  for pair in vxlan/routed weft/vxlan weft-us/vxlan weft-us/nebula; do
     a=${pair%/*}; b=${pair#*/}
+    wanted "$a" && wanted "$b" || continue
     if [ "${STATUS[$a]:-}" = ok ] && [ "${STATUS[$b]:-}" = ok ]; then
       printf '| **%s** | %s | | %s | | %s | %s | %s | %s |\n' "$pair" \
         "$(ratio "${R[$a.p1.gbps]}" "${R[$b.p1.gbps]}")" "$(ratio "${R[$a.p4.gbps]}" "${R[$b.p4.gbps]}")" \
@@ -568,7 +677,7 @@ table() {  # markdown table of all variants plus ratio rows
 background_note() {  # one line: the background CPU per measured variant, and which are disturbed
   local v parts="" bad="" avail
   avail=$(( $(nproc) * 2 * DURATION ))   # CPUs x the two iperf3 tests of a variant
-  for v in routed vxlan weft; do
+  for v in $VARIANTS; do
     [ "${STATUS[$v]:-}" = ok ] || continue
     parts+="${parts:+, }$v ${R[$v.bg]:-?} s"
     awk -v b="${R[$v.bg]:-0}" -v a="$avail" 'BEGIN { exit !(b > 0.05 * a) }' && bad+="${bad:+, }$v"
@@ -598,6 +707,14 @@ weft the same lab is re-created with its controller and agents:
   isolation table), the containers are Weft workloads (`weft lab workload add`). Measured by
   default since the control plane exists (sections before that show it as skipped);
   `WEFT_BENCH_SKIP_WEFT=1` skips it.
+- **weft-us**: Weft'"'"'s userspace datapath, the same control plane and workloads with
+  `--datapath userspace`: TUN wtun1 (TSO/USO announced, so the kernel hands over 64 KiB super
+  packets that the VTEP cuts itself), UDP GSO to send and UDP GRO to receive, received TCP
+  segments coalesced back into super packets for the TUN. Its agents'"'"' CPU counts in CPU s/GiB.
+- **nebula**: Debian'"'"'s Nebula, the userspace overlay reference: one process per host, static host
+  map, the other container subnet as an unsafe route. Its header and AEAD tag take 60 bytes, so
+  its tunnel, bridge and containers have MTU 1440. Its processes'"'"' CPU counts in CPU s/GiB.
+  Nebula encrypts (AES-GCM) and Weft does not yet, which the comparison must be read with.
 
 Since the rounds option exists (`-r`, default 3), a section gives per-variant medians over its
 rounds (each round re-creates the lab and measures routed, vxlan and weft in turn) and a second
@@ -628,11 +745,17 @@ record() {
     printf -- '- kernel %s, %s CPUs, load average at start %s\n' "$(uname -r)" "$(nproc)" "$LOAD_START"
     printf -- '- iperf3 %s, %s s per test; latency: %s\n' "$(iperf3 --version | awk 'NR==1{print $2}')" "$DURATION" "$LAT_DESC"
     printf -- '- %s\n' "$(background_note)"
+    if [ "${STATUS[weft-us]:-}" = ok ]; then
+      printf -- '- weft-us: the same with `--datapath userspace` (TUN wtun%s, VTEP threads in the agents, whose CPU is in CPU s/GiB); control plane and agents CPU during the measurement %s s\n' "$VNI" "${R[weft-us.cp.cpu]:-?}"
+    fi
+    if [ "${STATUS[nebula]:-}" = ok ]; then
+      printf -- '- nebula: %s, one process per host (CPU in CPU s/GiB), static host map, unsafe routes, tunnel/bridge/container MTU %s\n' "$(nebula -version 2>&1 | head -1)" "$NEBULA_MTU"
+    fi
     if [ "${STATUS[weft]:-}" = ok ]; then
       printf -- '- weft: lab re-created with controller + 2 agents (kernel datapath), network %s (VNI %s, MTU %s), workloads c1/c2; nftables `inet weft` forward chain with %s drop rules per host; control plane CPU during the weft measurement %s s (not in CPU s/GiB)\n' \
         "$WEFT_NETWORK" "$VNI" "$MTU" "${WEFT_RULES:-?}" "${R[weft.cp.cpu]:-?}"
     fi
-    printf -- '- medians of %s round(s); each round re-creates the lab and measures routed, vxlan, weft in turn\n' "$ROUNDS"
+    printf -- '- medians of %s round(s); each round re-creates the lab and measures %s in turn\n' "$ROUNDS" "$VARIANTS"
     printf '\n'
     table
     printf '\n'
@@ -646,6 +769,7 @@ COMMAND=bench/overlay.sh
 if [ "$DURATION" != 10 ]; then COMMAND+=" -t $DURATION"; fi
 if [ "$ROUNDS" != 3 ]; then COMMAND+=" -r $ROUNDS"; fi
 if [ "$RECORD" = 0 ]; then COMMAND+=" --no-record"; fi
+if [ -n "${WEFT_BENCH_VARIANTS:-}" ]; then COMMAND="WEFT_BENCH_VARIANTS=\"$WEFT_BENCH_VARIANTS\" $COMMAND"; fi
 if [ "${WEFT_BENCH_SKIP_WEFT:-0}" = 1 ]; then COMMAND="WEFT_BENCH_SKIP_WEFT=1 $COMMAND"
 elif [ "${WEFT_BENCH_AGENT:-1}" = 0 ]; then COMMAND="WEFT_BENCH_AGENT=0 $COMMAND"; fi
 if [ "${WEFT_BENCH_LATENCY:-}" = ping ]; then COMMAND="WEFT_BENCH_LATENCY=ping $COMMAND"; fi
@@ -665,7 +789,7 @@ HAND_CTR=("${CTR[1]}" "${CTR[2]}")
 ROUND_KEYS="p1.gbps p1.retr p4.gbps p4.retr lat.p50 lat.p99 lat.avg lat.n p1.cpugib p4.cpugib bg cp.cpu"
 save_round() {  # save_round N: keeps this round's figures and clears them for the next round
   local v m
-  for v in routed vxlan weft; do
+  for v in $VARIANTS; do
     for m in $ROUND_KEYS; do
       [ -n "${R[$v.$m]:-}" ] && RR[$v.$m.$1]=${R[$v.$m]}
       unset "R[$v.$m]"
@@ -674,7 +798,7 @@ save_round() {  # save_round N: keeps this round's figures and clears them for t
 }
 take_medians() {  # R[variant.metric] = the median over the rounds that measured it
   local v m r values
-  for v in routed vxlan weft; do
+  for v in $VARIANTS; do
     for m in $ROUND_KEYS; do
       values=""
       for ((r = 1; r <= ROUNDS; r++)); do values+="${RR[$v.$m.$r]:-} "; done
@@ -685,13 +809,13 @@ take_medians() {  # R[variant.metric] = the median over the rounds that measured
   done
 }
 round_table() {  # throughput of every round, so the spread behind the medians is visible
-  local r
-  printf '| round | routed 1 / 4 streams Gbit/s | vxlan 1 / 4 | weft 1 / 4 | weft/vxlan 1 / 4 |\n|---|---|---|---|---|\n'
+  local r v head="| round" rule="|---"
+  for v in $VARIANTS; do head+=" | $v 1 / 4 streams Gbit/s"; rule+="|---"; done
+  printf '%s |\n%s|\n' "$head" "$rule"
   for ((r = 1; r <= ROUNDS; r++)); do
-    printf '| %s | %s / %s | %s / %s | %s / %s | %s / %s |\n' "$r" \
-      "${RR[routed.p1.gbps.$r]:--}" "${RR[routed.p4.gbps.$r]:--}" "${RR[vxlan.p1.gbps.$r]:--}" "${RR[vxlan.p4.gbps.$r]:--}" \
-      "${RR[weft.p1.gbps.$r]:--}" "${RR[weft.p4.gbps.$r]:--}" \
-      "$(ratio "${RR[weft.p1.gbps.$r]:-}" "${RR[vxlan.p1.gbps.$r]:-}")" "$(ratio "${RR[weft.p4.gbps.$r]:-}" "${RR[vxlan.p4.gbps.$r]:-}")"
+    printf '| %s' "$r"
+    for v in $VARIANTS; do printf ' | %s / %s' "${RR[$v.p1.gbps.$r]:--}" "${RR[$v.p4.gbps.$r]:--}"; done
+    printf ' |\n'
   done
 }
 
@@ -704,33 +828,47 @@ for ((round = 1; round <= ROUNDS; round++)); do
     || die "weft lab up failed: $(cat "$TMP/lab-up.log")"
   make_containers
 
-  log "routed: configuring"
-  routed_up
-  measure routed
-  routed_down
-
-  log "vxlan: configuring"
-  vxlan_up
-  measure vxlan
-  vxlan_down
-
-  log "weft: configuring through the control plane"
-  weft_datapath
-  if [ -z "${STATUS[weft]:-}" ] || [ "${STATUS[weft]}" = ok ]; then
-    cp0=$(control_plane_cpu)
-    measure weft
-    R[weft.cp.cpu]=$(awk -v a="$cp0" -v b="$(control_plane_cpu)" 'BEGIN { printf "%.2f", b - a }')
-    log "weft: the controller and agents used ${R[weft.cp.cpu]} CPU s during the measurement"
-    weft_datapath_down
-  else
-    # The lab without control plane is gone; its containers too.
-    for k in 1 2; do ip netns del "${CTR[$k]}" 2>/dev/null || true; done
+  if wanted routed; then
+    log "routed: configuring"
+    routed_up
+    measure routed
+    routed_down
   fi
+  if wanted vxlan; then
+    log "vxlan: configuring"
+    vxlan_up
+    measure vxlan
+    vxlan_down
+  fi
+  if wanted nebula; then
+    log "nebula: configuring"
+    nebula_up
+    if [ -z "${STATUS[nebula]:-}" ] || [ "${STATUS[nebula]}" = ok ]; then measure nebula; fi
+    nebula_down
+  fi
+
+  for datapath in kernel userspace; do
+    [ "$datapath" = kernel ] && v=weft || v=weft-us
+    wanted "$v" || continue
+    log "$v: configuring through the control plane ($datapath datapath)"
+    weft_datapath "$datapath"
+    if [ -z "${STATUS[$v]:-}" ] || [ "${STATUS[$v]}" = ok ]; then
+      cp0=$(control_plane_cpu)
+      measure "$v"
+      R[$v.cp.cpu]=$(awk -v a="$cp0" -v b="$(control_plane_cpu)" 'BEGIN { printf "%.2f", b - a }')
+      log "$v: the controller and agents used ${R[$v.cp.cpu]} CPU s during the measurement"
+      weft_datapath_down
+    fi
+  done
+  for k in 1 2; do ip netns del "${HAND_CTR[$((k - 1))]}" 2>/dev/null || true; done
   "$WEFT" lab down "$LAB" >"$TMP/lab-down.log" 2>&1 || die "weft lab down $LAB failed: $(cat "$TMP/lab-down.log")"
   save_round "$round"
-  if [[ "${STATUS[weft]:-}" == failed* || "${STATUS[weft]:-}" == skipped* ]] && [ "$round" -lt "$ROUNDS" ]; then
-    log "weft: ${STATUS[weft]}; the next rounds measure routed and vxlan only"
-  fi
+  for v in weft weft-us nebula; do
+    if [[ "${STATUS[$v]:-}" == failed* || "${STATUS[$v]:-}" == skipped* ]] && [ "$round" -lt "$ROUNDS" ]; then
+      log "$v: ${STATUS[$v]}; the next rounds go on without it"
+      VARIANTS=$(tr ' ' '\n' <<<"$VARIANTS" | grep -vx "$v" | tr '\n' ' ')
+    fi
+  done
 done
 take_medians
 
@@ -746,5 +884,5 @@ echo
 if [ "$RECORD" = 1 ]; then record; fi
 
 rc=0
-[[ "${STATUS[weft]:-}" == failed* ]] && rc=1
+for v in weft weft-us; do [[ "${STATUS[$v]:-}" == failed* ]] && rc=1; done
 exit "$rc"

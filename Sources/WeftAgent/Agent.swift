@@ -122,7 +122,7 @@ public actor Agent {
               self.log("this host was removed by the controller; joining again")
               try await self.join()
             }
-          case .workload: continue
+          case .workload, .service: continue
           }
           self.reconcile(reason: "\(message.type) \(r.key)")
         }

@@ -44,7 +44,7 @@ struct GetCommand: AsyncParsableCommand {
 
   enum Format: String, ExpressibleByArgument { case table, yaml, json }
 
-  @Argument(help: "networks, hosts or workloads.")
+  @Argument(help: "networks, hosts, workloads, services, or endpoints (with a service's name).")
   var kind: String
 
   @Argument(help: "One resource's name.")
@@ -56,8 +56,9 @@ struct GetCommand: AsyncParsableCommand {
   @OptionGroup var client: ClientOptions
 
   func run() async throws {
+    if ["endpoints", "endpoint", "ep"].contains(self.kind.lowercased()) { return try await self.endpoints() }
     guard let kind = ResourceKind(userInput: kind) else {
-      throw fail("unknown kind '\(self.kind)'; use networks, hosts or workloads")
+      throw fail("unknown kind '\(self.kind)'; use networks, hosts, workloads, services or endpoints")
     }
     var items: [Resource]
     do {
@@ -82,6 +83,25 @@ struct GetCommand: AsyncParsableCommand {
     case .table: print(ResourceTable.render(kind, items), terminator: "")
     }
   }
+
+  /// `weft get endpoints SERVICE`: the workloads behind a service.
+  private func endpoints() async throws {
+    guard let name else { throw fail("weft get endpoints needs a service's name") }
+    let endpoints: [ServiceEndpoint]
+    do {
+      endpoints = try await client.client().endpoints(of: name)
+    } catch let e as ControlError {
+      throw fail(e.message)
+    }
+    switch output {
+    case .yaml: print(try Manifest.yaml(value: endpoints), terminator: "")
+    case .json:
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      print(String(decoding: try encoder.encode(endpoints), as: UTF8.self))
+    case .table: print(ResourceTable.render(endpoints: endpoints), terminator: "")
+    }
+  }
 }
 
 /// `weft delete KIND NAME`.
@@ -98,7 +118,7 @@ struct DeleteCommand: AsyncParsableCommand {
 
   func run() async throws {
     guard let kind = ResourceKind(userInput: kind) else {
-      throw fail("unknown kind '\(self.kind)'; use networks, hosts or workloads")
+      throw fail("unknown kind '\(self.kind)'; use networks, hosts, workloads or services")
     }
     do {
       try await client.client().delete(ResourceKey(kind: kind, name: name))

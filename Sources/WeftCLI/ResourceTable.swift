@@ -37,7 +37,34 @@ enum ResourceTable {
           labels.isEmpty ? "-" : labels.joined(separator: ","),
         ])
       }
+    case .service:
+      rows = [["NAME", "NETWORK", "VIP", "PORTS", "SELECTOR", "BALANCER"]]
+      for r in items {
+        let s = try? r.decodeSpec(ServiceSpec.self)
+        let st = (try? r.decodeStatus(ServiceStatus.self)) ?? nil
+        let ports = (s?.ports ?? []).map { "\($0.port)/\($0.effectiveProtocol.rawValue)" }
+        rows.append([
+          r.metadata.name, s?.network ?? "?", st?.vip ?? "-", ports.joined(separator: ","),
+          Self.labels(s?.selector), (s?.balancer?.policy ?? .roundRobin).rawValue,
+        ])
+      }
     }
+    return Self.align(rows)
+  }
+
+  /// The endpoints of a service, one row each.
+  static func render(endpoints: [ServiceEndpoint]) -> String {
+    var rows = [["WORKLOAD", "HOST", "ADDRESS", "LABELS"]]
+    for e in endpoints { rows.append([e.workload, e.host, e.address, Self.labels(e.labels)]) }
+    return Self.align(rows)
+  }
+
+  static func labels(_ labels: [String: String]?) -> String {
+    let pairs = (labels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    return pairs.isEmpty ? "-" : pairs.joined(separator: ",")
+  }
+
+  static func align(_ rows: [[String]]) -> String {
     let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
     return rows.map { row in
       row.enumerated().map { i, cell in

@@ -50,6 +50,11 @@ public struct ControlClient: Sendable {
     try await self.call(.POST, "/v1/hosts/\(name)/join", body: spec)
   }
 
+  /// The endpoints of a service: the workloads that match its selector, with their addresses.
+  public func endpoints(of service: String) async throws -> [ServiceEndpoint] {
+    try await self.call(.GET, "/v1/services/\(service)/endpoints")
+  }
+
   /// Reports a host alive (agents only).
   @discardableResult
   public func heartbeat(host name: String) async throws -> Resource {

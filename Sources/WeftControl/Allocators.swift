@@ -22,6 +22,18 @@ public enum Allocators {
     return nil
   }
 
+  /// The lowest address of `range` after its network address that is not in `taken` (service
+  /// virtual IPs), or nil when all are taken.
+  public static func vip(in range: IPPrefix, taken: Set<IPAddress>) -> IPAddress? {
+    guard case .v4(let base) = range.network.address, range.length <= 31 else { return nil }
+    let count = UInt32(1) << (32 - UInt32(range.length))
+    for i in 1..<(count - 1) {
+      let candidate = IPAddress.v4(IPv4Address(base.value + i))
+      if !taken.contains(candidate) { return candidate }
+    }
+    return nil
+  }
+
   /// The lowest VNI from 1 not in `taken`.
   public static func vni(taken: Set<Int>) -> Int? {
     (1...NetworkSpec.maxVNI).first { !taken.contains($0) }

@@ -85,6 +85,9 @@ public enum ControlServer {
     v1.post("hosts/:name/heartbeat") { _, context in
       await Self.answer { try await controller.heartbeat(host: try context.parameters.require("name")) }
     }
+    v1.get("services/:name/endpoints") { _, context in
+      await Self.answer { try await controller.endpoints(of: try context.parameters.require("name")) }
+    }
     for kind in ResourceKind.allCases {
       v1.get(RouterPath(kind.plural)) { _, _ in
         await Self.answer {

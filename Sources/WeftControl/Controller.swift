@@ -44,6 +44,7 @@ public actor Controller {
       r.status = existing.first { $0.key == r.key }?.status
       try Validation.validate(r, against: existing)
       if r.kind == .network { r = try self.withVNI(r, existing: existing) }
+      if r.kind == .service { r = try self.withVIP(r, existing: existing) }
       existing.removeAll { $0.key == r.key }
       existing.append(r)
       planned.append(r)
@@ -64,10 +65,14 @@ public actor Controller {
     let gone = try await self.store.delete(key, if: .none)
     if key.kind == .host { try await self.releaseLeases(of: key.name) }
     if key.kind == .network {
-      // Workloads of a deleted network go with it.
+      // Workloads and services of a deleted network go with it.
       for w in try await self.store.list(.workload).resources
       where (try? w.decodeSpec(WorkloadSpec.self))?.network == key.name {
         _ = try? await self.store.delete(w.key, if: .none)
+      }
+      for s in try await self.store.list(.service).resources
+      where (try? s.decodeSpec(ServiceSpec.self))?.network == key.name {
+        _ = try? await self.store.delete(s.key, if: .none)
       }
     }
     return gone
@@ -210,6 +215,37 @@ public actor Controller {
     var out = r
     out.status = try JSONValue(encoding: status)
     return out
+  }
+
+  /// Gives a service its virtual IP in status: the spec's, the one it had, or the lowest free one.
+  private func withVIP(_ r: Resource, existing: [Resource]) throws -> Resource {
+    let spec = try r.decodeSpec(ServiceSpec.self)
+    let previous = try r.decodeStatus(ServiceStatus.self)?.vip
+    var vip = spec.vip ?? previous
+    if vip == nil {
+      let taken = Set(
+        existing.filter { $0.kind == .service && $0.key != r.key }.compactMap { s -> IPAddress? in
+          ((try? s.decodeStatus(ServiceStatus.self))??.vip).flatMap { IPAddress($0) }
+        })
+      guard let free = Allocators.vip(in: ServiceSpec.vipRange, taken: taken) else {
+        throw ControlError(
+          status: 409, code: "conflict",
+          message: "\(r.key): no free virtual IP left in \(ServiceSpec.vipRange)")
+      }
+      vip = free.description
+    }
+    var out = r
+    out.status = try JSONValue(encoding: ServiceStatus(vip: vip!))
+    return out
+  }
+
+  /// The endpoints of a service: the workloads of its network that match its selector.
+  public func endpoints(of service: String) async throws -> [ServiceEndpoint] {
+    guard let r = try await self.store.get(ResourceKey(kind: .service, name: service)) else {
+      throw ControlError.notFound("service/\(service) not found")
+    }
+    let spec = try r.decodeSpec(ServiceSpec.self)
+    return ServiceEndpoint.of(spec, in: try await self.store.list(.workload).resources)
   }
 
   private func putKeepingStatus(_ r: Resource) async throws -> Resource {

@@ -69,6 +69,13 @@ public enum Manifest {
     }
   }
 
+  /// Renders any value as YAML with sorted keys.
+  public static func yaml(value: some Encodable) throws -> String {
+    let encoder = YAMLEncoder()
+    encoder.options.sortKeys = true
+    return try encoder.encode(value)
+  }
+
   /// Renders resources as multi-document YAML.
   public static func yaml(_ resources: [Resource]) throws -> String {
     let encoder = YAMLEncoder()

@@ -24,6 +24,7 @@ public enum Validation {
     case .network: allowed = NetworkSpec.fields
     case .host: allowed = HostSpec.fields
     case .workload: allowed = WorkloadSpec.fields
+    case .service: allowed = ServiceSpec.fields
     }
     if let unknown = r.spec.keys.first(where: { !allowed.contains($0) }) {
       throw fail(
@@ -53,6 +54,8 @@ public enum Validation {
       if let m = spec.mac, MACAddress(m) == nil {
         throw fail("spec.mac", "'\(m)' is not a MAC address such as 02:00:00:00:00:01")
       }
+    case .service:
+      try Self.validateService(r, fail)
     }
   }
 
@@ -91,6 +94,20 @@ public enum Validation {
       {
         throw ValidationError(
           resource: who, field: "spec.address", problem: "\(a) is outside network \(spec.network) (\(range))")
+      }
+    case .service:
+      guard let spec = try? r.decodeSpec(ServiceSpec.self) else { return }
+      guard others.contains(where: { $0.kind == .network && $0.metadata.name == spec.network }) else {
+        throw ValidationError(resource: who, field: "spec.network", problem: "no network '\(spec.network)'")
+      }
+      if let vip = spec.vip.flatMap({ IPAddress($0) }) {
+        for other in others where other.kind == .service {
+          let theirs = (try? other.decodeStatus(ServiceStatus.self))??.vip
+          if theirs.flatMap({ IPAddress($0) }) == vip {
+            throw ValidationError(
+              resource: who, field: "spec.vip", problem: "\(vip) is taken by service \(other.metadata.name)")
+          }
+        }
       }
     case .host:
       break
@@ -137,15 +154,80 @@ public enum Validation {
     }
   }
 
+  private static func validateService(_ r: Resource, _ fail: (String, String) -> ValidationError)
+    throws(ValidationError)
+  {
+    // Nested mappings first, so that a misspelt key is named rather than silently ignored.
+    if case .array(let ports)? = r.spec["ports"] {
+      for (i, port) in ports.enumerated() {
+        if let unknown = port.keys.first(where: { !ServicePort.fields.contains($0) }) {
+          throw fail(
+            "spec.ports[\(i)].\(unknown)",
+            "unknown field; a port has \(ServicePort.fields.sorted().joined(separator: ", "))")
+        }
+      }
+    }
+    if let balancer = r.spec["balancer"],
+      let unknown = balancer.keys.first(where: { !ServiceBalancing.fields.contains($0) })
+    {
+      throw fail(
+        "spec.balancer.\(unknown)",
+        "unknown field; balancer has \(ServiceBalancing.fields.sorted().joined(separator: ", "))")
+    }
+    let spec: ServiceSpec
+    do { spec = try r.decodeSpec() } catch { throw fail("spec", Self.describe(error)) }
+    guard !spec.selector.isEmpty else {
+      throw fail("spec.selector", "must name at least one workload label, such as {app: backend}")
+    }
+    guard !spec.ports.isEmpty else { throw fail("spec.ports", "must list at least one port") }
+    var seenPorts: Set<Int> = []
+    var seenNames: Set<String> = []
+    for (i, port) in spec.ports.enumerated() {
+      for (field, value) in [("port", port.port), ("targetPort", port.effectiveTargetPort)]
+      where !(1...65535).contains(value) {
+        throw fail("spec.ports[\(i)].\(field)", "\(value) is not a port (1-65535)")
+      }
+      guard seenPorts.insert(port.port).inserted else {
+        throw fail("spec.ports[\(i)].port", "\(port.port) is listed twice")
+      }
+      if let name = port.name, !seenNames.insert(name).inserted {
+        throw fail("spec.ports[\(i)].name", "'\(name)' is used by two ports")
+      }
+    }
+    if let vip = spec.vip {
+      guard let address = IPAddress(vip), ServiceSpec.vipRange.contains(address) else {
+        throw fail("spec.vip", "'\(vip)' is not an address in \(ServiceSpec.vipRange)")
+      }
+      guard address != ServiceSpec.vipRange.network.address else {
+        throw fail("spec.vip", "\(vip) is the range's network address")
+      }
+    }
+    if spec.balancer?.hashKey != nil, spec.balancer?.policy != .ringHash {
+      throw fail("spec.balancer.hashKey", "applies to policy ring_hash only")
+    }
+  }
+
+  /// A coding path as users write it: `ports[0].protocol`.
+  static func path(_ keys: [any CodingKey]) -> String {
+    var out = ""
+    for key in keys {
+      if let index = key.intValue {
+        out += "[\(index)]"
+      } else {
+        out += (out.isEmpty ? "" : ".") + key.stringValue
+      }
+    }
+    return out
+  }
+
   /// A short reason from a decoding error.
   public static func describe(_ error: any Error) -> String {
     switch error {
     case DecodingError.keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
     case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-      let path = c.codingPath.map(\.stringValue).joined(separator: ".")
-      return "field '\(path)' has the wrong type (\(c.debugDescription))"
+      return "field '\(Self.path(c.codingPath))' has the wrong type (\(c.debugDescription))"
     case DecodingError.dataCorrupted(let c):
-      let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+      let path = Self.path(c.codingPath)
       return path.isEmpty ? c.debugDescription : "field '\(path)': \(c.debugDescription)"
     default: return "\(error)"
     }

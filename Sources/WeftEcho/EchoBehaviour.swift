@@ -1,0 +1,48 @@
+import Synchronization
+
+/// How an echo server answers: the name it answers with, added latency, and a share of requests
+/// to fail. Changed at run time with `PUT /_weft/echo` (the same fields as JSON), so a test can
+/// make one replica slow or failing while traffic flows.
+public struct EchoBehaviour: Codable, Sendable, Hashable {
+  /// The name in every answer (the workload's name).
+  public var name: String
+  /// Added to every answer, in milliseconds.
+  public var latencyMilliseconds: Int
+  /// The share of requests (0...1) answered with ``failStatus`` instead.
+  public var failRatio: Double
+  /// The status of a failed answer.
+  public var failStatus: Int
+
+  /// Creates a behaviour; by default fast and never failing.
+  public init(name: String, latencyMilliseconds: Int = 0, failRatio: Double = 0, failStatus: Int = 503) {
+    self.name = name
+    self.latencyMilliseconds = latencyMilliseconds
+    self.failRatio = failRatio
+    self.failStatus = failStatus
+  }
+
+  /// The first problem with the values, if any.
+  public var problem: String? {
+    if self.name.isEmpty { return "name must not be empty" }
+    if self.latencyMilliseconds < 0 || self.latencyMilliseconds > 600_000 {
+      return "latencyMilliseconds \(self.latencyMilliseconds) is outside 0...600000"
+    }
+    if !(0...1).contains(self.failRatio) { return "failRatio \(self.failRatio) is outside 0...1" }
+    if !(400...599).contains(self.failStatus) {
+      return "failStatus \(self.failStatus) is not a 4xx or 5xx status"
+    }
+    return nil
+  }
+}
+
+/// The behaviour shared by every port of one server.
+final class EchoBehaviourBox: Sendable {
+  private let value: Mutex<EchoBehaviour>
+
+  init(_ behaviour: EchoBehaviour) { self.value = Mutex(behaviour) }
+
+  var current: EchoBehaviour {
+    get { self.value.withLock { $0 } }
+    set { self.value.withLock { $0 = newValue } }
+  }
+}
