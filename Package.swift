@@ -46,7 +46,13 @@ let package = Package(
       ]
     ),
     .target(name: "WeftDatapath", dependencies: ["WeftLinux", "WeftWire"]),
-    .target(name: "WeftProxy", dependencies: ["WeftModel"]),
+    .target(
+      name: "WeftProxy",
+      dependencies: [
+        "WeftModel", "WeftWire", .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ]
+    ),
     .target(
       name: "WeftEcho",
       dependencies: [
@@ -79,6 +85,7 @@ let package = Package(
         "WeftAgent",
         "WeftDatapath",
         "WeftEcho",
+        "WeftProxy",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -113,7 +120,8 @@ let package = Package(
       dependencies: ["WeftEcho", .product(name: "AsyncHTTPClient", package: "async-http-client")]
     ),
     .testTarget(
-      name: "IntegrationTests", dependencies: ["WeftLab", "WeftLinux", "WeftModel", "WeftClient", "WeftWire"]),
+      name: "IntegrationTests",
+      dependencies: ["WeftLab", "WeftLinux", "WeftModel", "WeftClient", "WeftWire", "WeftProxy"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -8,8 +8,8 @@ import Synchronization
 public struct EchoReport: Codable, Sendable, Hashable {
   /// Requests made.
   public var requests = 0
-  /// Answers by status code.
-  public var statuses: [Int: Int] = [:]
+  /// Answers by status code (as text, so that JSON has an object here).
+  public var statuses: [String: Int] = [:]
   /// Successful (2xx) answers by the workload that gave them (`x-weft-workload`).
   public var workloads: [String: Int] = [:]
   /// Requests that got no answer, by error.
@@ -121,7 +121,7 @@ public struct EchoCaller: Sendable {
       _ = try await response.body.collect(upTo: 16 << 20)
       let elapsed = clock.now - began
       partial.latencies.append(UInt64(Self.nanoseconds(elapsed)))
-      partial.report.statuses[Int(response.status.code), default: 0] += 1
+      partial.report.statuses[String(response.status.code), default: 0] += 1
       if (200..<300).contains(response.status.code) {
         let who = response.headers.first(name: "x-weft-workload") ?? "-"
         partial.report.workloads[who, default: 0] += 1

@@ -36,7 +36,7 @@ struct EchoTests {
     try await withEchoServer(EchoBehaviour(name: "b1")) { base in
       let report = await EchoCaller(url: base + "/any/path", count: 200, concurrency: 4).run()
       #expect(report.requests == 200)
-      #expect(report.statuses == [200: 200])
+      #expect(report.statuses == ["200": 200])
       #expect(report.workloads == ["b1": 200])
       #expect(report.errors.isEmpty)
       #expect(
@@ -56,12 +56,12 @@ struct EchoTests {
       let status1 = try await setBehaviour(base, EchoBehaviour(name: "b2", failRatio: 1, failStatus: 502))
       #expect(status1 == 200)
       let failing = await EchoCaller(url: base + "/", count: 50, concurrency: 2).run()
-      #expect(failing.statuses == [502: 50])
+      #expect(failing.statuses == ["502": 50])
       #expect(failing.workloads.isEmpty)
       let status2 = try await setBehaviour(base, EchoBehaviour(name: "b2", failRatio: 0.5))
       #expect(status2 == 200)
       let half = await EchoCaller(url: base + "/", count: 400, concurrency: 4).run()
-      #expect((100...300).contains(half.statuses[503] ?? 0), "\(half.statuses)")
+      #expect((100...300).contains(half.statuses["503"] ?? 0), "\(half.statuses)")
       #expect(half.statuses.values.reduce(0, +) == 400)
       let status3 = try await setBehaviour(base, EchoBehaviour(name: "b2", latencyMilliseconds: 30))
       #expect(status3 == 200)
@@ -70,7 +70,7 @@ struct EchoTests {
       // Bad behaviour is refused and changes nothing.
       let status4 = try await setBehaviour(base, EchoBehaviour(name: "b2", failRatio: 2))
       #expect(status4 == 400)
-      #expect(await EchoCaller(url: base + "/", count: 1).run().statuses == [200: 1])
+      #expect(await EchoCaller(url: base + "/", count: 1).run().statuses == ["200": 1])
     }
   }
 

@@ -1,0 +1,103 @@
+import NIOCore
+
+/// Relays bytes between two channels in both directions: what one side reads the other writes,
+/// reads pause while the partner cannot take more (backpressure), and a half-close is passed on
+/// as a half-close, so protocols that shut their write side to end a request work through the
+/// proxy. Each channel gets one handler; ``pair(_:_:)`` joins them.
+final class RelayHandler: ChannelDuplexHandler {
+  typealias InboundIn = NIOAny
+  typealias OutboundIn = NIOAny
+  typealias OutboundOut = NIOAny
+
+  private var partner: RelayHandler?
+  private var context: ChannelHandlerContext?
+  private var pendingRead = false
+  private var inputClosed = false
+  private var outputClosed = false
+
+  /// Two handlers that relay to each other.
+  static func pair() -> (RelayHandler, RelayHandler) {
+    let a = RelayHandler()
+    let b = RelayHandler()
+    a.partner = b
+    b.partner = a
+    return (a, b)
+  }
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+  }
+
+  func handlerRemoved(context: ChannelHandlerContext) {
+    self.context = nil
+    self.partner = nil
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    self.partner?.write(data)
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    self.partner?.flush()
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    self.partner?.closeFully()
+    context.fireChannelInactive()
+  }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if let event = event as? ChannelEvent, case .inputClosed = event {
+      self.inputClosed = true
+      self.partner?.closeOutput()  // the peer finished sending: finish sending to the other side
+      self.closeIfDone()
+    }
+    context.fireUserInboundEventTriggered(event)
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    context.close(promise: nil)
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if context.channel.isWritable { self.partner?.resumeRead() }
+    context.fireChannelWritabilityChanged()
+  }
+
+  func read(context: ChannelHandlerContext) {
+    if self.partner?.isWritable ?? true {
+      context.read()
+    } else {
+      self.pendingRead = true
+    }
+  }
+
+  // MARK: - Called by the partner
+
+  private var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+  private func write(_ data: NIOAny) { self.context?.write(data, promise: nil) }
+
+  private func flush() { self.context?.flush() }
+
+  private func resumeRead() {
+    guard self.pendingRead, let context else { return }
+    self.pendingRead = false
+    context.read()
+  }
+
+  private func closeOutput() {
+    self.outputClosed = true
+    self.context?.close(mode: .output, promise: nil)
+    self.closeIfDone()
+  }
+
+  /// Both directions finished: nothing more can pass, close the channel.
+  private func closeIfDone() {
+    if self.inputClosed && self.outputClosed { self.context?.close(promise: nil) }
+  }
+
+  private func closeFully() {
+    self.context?.close(promise: nil)
+  }
+}

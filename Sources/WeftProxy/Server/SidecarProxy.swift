@@ -1,0 +1,201 @@
+import Glibc
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The sidecar's listeners, in the workload's network namespace. Outbound (15001) takes the
+/// workload's connections that the interception rules redirected, finds where they were going
+/// (SO_ORIGINAL_DST) and connects to an endpoint of the service behind that virtual IP and port,
+/// or to the original destination itself when it is not a service. Inbound (15006) takes
+/// connections to the workload and passes them on to the port they were for. Every socket the
+/// proxy opens carries ``InterceptionRules/proxyMark``, so the rules let it through.
+///
+/// This first version relays every connection as opaque TCP with half-close; protocol-aware
+/// (HTTP) handling builds on it.
+public final class SidecarProxy: Sendable {
+  /// The listeners' bound ports.
+  public let outboundPort: Int
+  /// The inbound listener's port.
+  public let inboundPort: Int
+  /// The routing table; apply new snapshots to it at any time.
+  public let table: ServiceTable
+  private let channels: [any Channel]
+  private let tally = Mutex(ProxyCounters())
+
+  /// What the proxy has done, for the admin endpoint and tests.
+  public struct ProxyCounters: Sendable, Hashable, Codable {
+    /// Outbound connections to a service endpoint.
+    public var outboundToService = 0
+    /// Outbound connections passed through to a destination that is not a service.
+    public var outboundPassthrough = 0
+    /// Outbound connections refused (no endpoint, connect failure, no original destination).
+    public var outboundFailed = 0
+    /// Inbound connections relayed to the workload.
+    public var inbound = 0
+    /// Inbound connections that could not be relayed.
+    public var inboundFailed = 0
+  }
+
+  /// The counters so far.
+  public var counters: ProxyCounters { self.tally.withLock { $0 } }
+
+  private init(outboundPort: Int, inboundPort: Int, table: ServiceTable, channels: [any Channel]) {
+    self.outboundPort = outboundPort
+    self.inboundPort = inboundPort
+    self.table = table
+    self.channels = channels
+  }
+
+  /// Binds both listeners on `host` (in the calling thread's network namespace).
+  public static func start(
+    host: String = "0.0.0.0", outboundPort: Int = 15001, inboundPort: Int = 15006, table: ServiceTable,
+    mark: UInt32 = InterceptionRules().proxyMark,
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  ) async throws -> SidecarProxy {
+    let box = ProxyBox()
+    let outbound = try await Self.listen(host: host, port: outboundPort, group: group) { channel in
+      box.proxy?.accept(channel, outbound: true, mark: mark, group: group)
+    }
+    let inbound = try await Self.listen(host: host, port: inboundPort, group: group) { channel in
+      box.proxy?.accept(channel, outbound: false, mark: mark, group: group)
+    }
+    let proxy = SidecarProxy(
+      outboundPort: outbound.localAddress?.port ?? outboundPort,
+      inboundPort: inbound.localAddress?.port ?? inboundPort,
+      table: table, channels: [outbound, inbound])
+    box.proxy = proxy
+    return proxy
+  }
+
+  /// Closes the listeners (open connections finish on their own).
+  public func stop() async {
+    for channel in self.channels { try? await channel.close() }
+  }
+
+  private static func listen(
+    host: String, port: Int, group: any EventLoopGroup, accept: @escaping @Sendable (any Channel) -> Void
+  ) async throws -> any Channel {
+    try await ServerBootstrap(group: group)
+      .serverChannelOption(.backlog, value: 1024)
+      .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+      .childChannelOption(.allowRemoteHalfClosure, value: true)
+      .childChannelOption(.autoRead, value: false)
+      .childChannelInitializer { channel in
+        accept(channel)
+        return channel.eventLoop.makeSucceededVoidFuture()
+      }
+      .bind(host: host, port: port).get()
+  }
+
+  /// Finds where the accepted connection was going, then relays it there or to a service endpoint.
+  private func accept(_ client: any Channel, outbound: Bool, mark: UInt32, group: any EventLoopGroup) {
+    Self.originalDestination(client).whenComplete { result in
+      guard case .success(let destination) = result else {
+        self.count { outbound ? ($0.outboundFailed += 1) : ($0.inboundFailed += 1) }
+        client.close(promise: nil)
+        return
+      }
+      self.relay(client, to: destination, outbound: outbound, mark: mark)
+    }
+  }
+
+  private func relay(_ client: any Channel, to destination: EndpointAddress, outbound: Bool, mark: UInt32) {
+    var target = destination
+    if outbound {
+      let now = UInt64(MonotonicClock.nanoseconds())
+      switch self.table.decide(address: destination.ipv4, port: destination.port, now: now) {
+      case .service(_, let endpoint, _):
+        target = endpoint
+        self.count { $0.outboundToService += 1 }
+      case .noEndpoint:
+        self.count { $0.outboundFailed += 1 }
+        client.close(promise: nil)
+        return
+      case .passthrough:
+        self.count { $0.outboundPassthrough += 1 }
+      }
+    } else {
+      self.count { $0.inbound += 1 }
+    }
+    // Both channels live on the accepted connection's event loop, and so do their handlers.
+    let (clientSide, serverSide) = RelayHandler.pair()
+    let loop = client.eventLoop
+    let clientHandler = NIOLoopBound(clientSide, eventLoop: loop)
+    let serverHandler = NIOLoopBound(serverSide, eventLoop: loop)
+    ClientBootstrap(group: loop)
+      .channelOption(
+        ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(Self.soMark)),
+        value: SocketOptionValue(Int32(bitPattern: mark))
+      )
+      .channelOption(.allowRemoteHalfClosure, value: true)
+      .connectTimeout(.seconds(5))
+      .channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try channel.pipeline.syncOperations.addHandler(serverHandler.value)
+        }
+      }
+      .connect(host: target.host, port: Int(target.port))
+      .whenComplete { result in
+        switch result {
+        case .success:
+          do {
+            try client.pipeline.syncOperations.addHandler(clientHandler.value)
+            // Reading was held back until the far side was there; from now on the relay's
+            // backpressure decides when to read.
+            client.setOption(.autoRead, value: true).whenFailure { _ in client.close(promise: nil) }
+          } catch {
+            client.close(promise: nil)
+          }
+        case .failure:
+          self.count { outbound ? ($0.outboundFailed += 1) : ($0.inboundFailed += 1) }
+          client.close(promise: nil)
+        }
+      }
+  }
+
+  private func count(_ change: (inout ProxyCounters) -> Void) { self.tally.withLock { change(&$0) } }
+
+  /// SO_MARK (not exported by every libc header).
+  static let soMark: Int32 = 36
+  /// SO_ORIGINAL_DST, from linux/netfilter_ipv4.h.
+  static let soOriginalDestination: Int32 = 80
+
+  /// The destination a redirected connection had before the NAT rule changed it.
+  static func originalDestination(_ channel: any Channel) -> EventLoopFuture<EndpointAddress> {
+    guard let provider = channel as? any SocketOptionProvider else {
+      return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
+    }
+    let future: EventLoopFuture<sockaddr_in> = provider.unsafeGetSocketOption(
+      level: SocketOptionLevel(IPPROTO_IP), name: SocketOptionName(Self.soOriginalDestination))
+    return future.map { address in
+      EndpointAddress(
+        ipv4: UInt32(bigEndian: address.sin_addr.s_addr), port: UInt16(bigEndian: address.sin_port))
+    }
+  }
+}
+
+extension EndpointAddress {
+  /// The address alone, `a.b.c.d`.
+  var host: String {
+    let o = self.octets
+    return "\(o.0).\(o.1).\(o.2).\(o.3)"
+  }
+}
+
+/// Lets the accept closures reach the proxy made after the listeners.
+private final class ProxyBox: Sendable {
+  private let value = Mutex<SidecarProxy?>(nil)
+  var proxy: SidecarProxy? {
+    get { self.value.withLock { $0 } }
+    set { self.value.withLock { $0 = newValue } }
+  }
+}
+
+/// A monotonic clock reading for the balancers.
+enum MonotonicClock {
+  static func nanoseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+  }
+}

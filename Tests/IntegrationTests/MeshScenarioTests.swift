@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+import WeftLab
+import WeftLinux
+import WeftModel
+import WeftProxy
+
+/// `weft echo call URL -n N -o json` from a lab workload, decoded. Every request on a connection
+/// of its own: the sidecar balances connections until it speaks HTTP itself.
+func echoCall(_ lab: String, _ from: String, _ url: String, _ n: Int) throws -> [String: Any] {
+  let result = try labExec(
+    lab, from, weftBinary, "echo", "call", url, "-n", String(n), "-H", "Connection: close", "-o", "json")
+  let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+  return object ?? [:]
+}
+
+@Suite("sidecar: a workload's TCP goes through weft proxy to a service's endpoints", .serialized)
+struct MeshScenarioTests {
+  let lab = "ms\(getpid() % 100_000)"
+
+  @Test func connectionsToAServiceVIPAreSpreadOverItsEndpointsAndOthersPassUntouched() async throws {
+    _ = try? Lab.down(name: lab)
+    let up = try weftArgs(["lab", "up", lab, "--hosts", "3"])
+    #expect(up.status == 0, "\(up.output)")
+    var pids: [pid_t] = []
+    let logs = FileManager.default.temporaryDirectory.appendingPathComponent("weft-\(lab)-mesh").path
+    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+    defer {
+      for pid in pids { Spawn.stop(pid) }
+      _ = try? Lab.down(name: lab)
+      try? FileManager.default.removeItem(atPath: logs)
+    }
+    let applied = try labApply(
+      lab,
+      """
+      apiVersion: weft/v1
+      kind: Network
+      metadata: {name: blue}
+      spec: {cidr: 100.96.0.0/16}
+      ---
+      apiVersion: weft/v1
+      kind: Service
+      metadata: {name: backend}
+      spec:
+        network: blue
+        selector: {app: backend}
+        ports: [{port: 80, targetPort: 8080, protocol: http}]
+      """)
+    #expect(applied.status == 0, "\(applied.output)")
+    for (name, host, label) in [
+      ("client", 1, "app=client"), ("b1", 2, "app=backend"), ("b2", 3, "app=backend"),
+    ] {
+      let add = try weftArgs([
+        "lab", "workload", "add", lab, name, "--host", "host\(host)", "--network", "blue", "--label", label,
+      ])
+      #expect(add.status == 0, "\(add.output)")
+    }
+    for name in ["b1", "b2"] {
+      pids.append(
+        try NetworkNamespace("weft-\(lab)-wl.\(name)").spawnDetached(
+          [weftBinary, "echo", "serve", "--port", "8080", "--name", name], logPath: "\(logs)/\(name).log"))
+    }
+    let client = try Lab.client(lab)
+    let resources = try await client.list(.service).items + client.list(.workload).items
+    let snapshot = ProxySnapshot.build(version: 1, from: resources)
+    let backend = try #require(snapshot.services.first)
+    #expect(backend.vip == "100.64.0.1")
+    #expect(backend.endpoints.count == 2)
+    let b1 = try #require(
+      resources.first { $0.metadata.name == "b1" }.flatMap { try? $0.decodeSpec(WorkloadSpec.self).address })
+    #expect(
+      eventually(15) {
+        (try? labExec(lab, "client", "curl", "-sf", "-m", "2", "http://\(b1):8080/"))?.status == 0
+      },
+      "b1 answers directly")
+
+    // Without the sidecar the VIP leads nowhere.
+    let before = try echoCall(lab, "client", "http://100.64.0.1/", 1)
+    #expect((before["errors"] as? [String: Int])?.isEmpty == false, "\(before)")
+
+    // With it, round robin over the two endpoints, exactly even.
+    let config = "\(logs)/snapshot.json"
+    try JSONEncoder().encode(snapshot).write(to: URL(fileURLWithPath: config))
+    pids.append(
+      try NetworkNamespace("weft-\(lab)-wl.client").spawnDetached(
+        [weftBinary, "proxy", "--config", config], logPath: "\(logs)/proxy.log"))
+    #expect(
+      try eventually(10) {
+        try labExec(lab, "client", "nft", "list", "table", "ip", "weft_mesh").status == 0
+      },
+      "the interception rules go in once the proxy is ready")
+    let spread = try echoCall(lab, "client", "http://100.64.0.1/", 40)
+    #expect(spread["statuses"] as? [String: Int] == ["200": 40], "\(spread)")
+    #expect(spread["workloads"] as? [String: Int] == ["b1": 20, "b2": 20], "\(spread)")
+
+    // A destination that is not a service passes through the proxy untouched.
+    let direct = try labExec(lab, "client", "curl", "-sf", "-m", "2", "http://\(b1):8080/")
+    #expect(direct.output == "b1\n")
+
+    // A new snapshot (only b2 left) applies without a restart.
+    var next = snapshot
+    next.version = 2
+    next.services[0].endpoints = next.services[0].endpoints.filter { $0 != b1 }
+    try JSONEncoder().encode(next).write(to: URL(fileURLWithPath: config))
+    #expect(
+      eventually(10) {
+        (try? echoCall(lab, "client", "http://100.64.0.1/", 4))?["workloads"] as? [String: Int] == ["b2": 4]
+      },
+      "the new snapshot is used")
+
+    // Stopped, the proxy takes its rules along: direct traffic still flows, the VIP is gone again.
+    Spawn.stop(pids.removeLast())
+    #expect(try labExec(lab, "client", "nft", "list", "table", "ip", "weft_mesh").status != 0)
+    #expect(try labExec(lab, "client", "curl", "-sf", "-m", "2", "http://\(b1):8080/").output == "b1\n")
+    let proxyLog = (try? String(contentsOfFile: "\(logs)/proxy.log", encoding: .utf8)) ?? ""
+    #expect(proxyLog.contains("weft proxy: ready") && proxyLog.contains("snapshot version 2"), "\(proxyLog)")
+  }
+}

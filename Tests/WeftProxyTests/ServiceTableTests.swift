@@ -1,0 +1,92 @@
+import Testing
+import WeftModel
+import WeftWire
+
+@testable import WeftProxy
+
+@Suite("sidecar: the routing table from snapshots")
+struct ServiceTableTests {
+  func snapshot(version: Int, endpoints: [String], policy: BalancerPolicy? = nil) -> ProxySnapshot {
+    ProxySnapshot(
+      version: version,
+      services: [
+        ProxyService(
+          name: "backend", vip: "100.64.0.1",
+          ports: [ServicePort(port: 80, targetPort: 8080, protocol: .http), ServicePort(port: 9000)],
+          balancer: ServiceBalancing(policy: policy), endpoints: endpoints)
+      ])
+  }
+
+  let vip = IPv4Address("100.64.0.1")!.value
+
+  @Test func aServicePortGoesToAnEndpointAtItsTargetPort() {
+    let table = ServiceTable()
+    table.apply(snapshot(version: 1, endpoints: ["100.96.2.2", "100.96.3.2"]))
+    var seen: [String: Int] = [:]
+    for _ in 0..<10 {
+      guard case .service(let name, let endpoint, let proto) = table.decide(address: vip, port: 80, now: 0)
+      else {
+        Issue.record("not routed to the service")
+        return
+      }
+      #expect(name == "backend" && proto == .http && endpoint.port == 8080)
+      seen[endpoint.host, default: 0] += 1
+    }
+    #expect(seen == ["100.96.2.2": 5, "100.96.3.2": 5])
+    guard case .service(_, let other, let proto) = table.decide(address: vip, port: 9000, now: 0) else {
+      Issue.record("port 9000 not routed")
+      return
+    }
+    #expect(other.port == 9000 && proto == .tcp)
+  }
+
+  @Test func anythingElsePassesThroughAndNoEndpointIsSaid() {
+    let table = ServiceTable()
+    table.apply(snapshot(version: 1, endpoints: []))
+    #expect(table.decide(address: vip, port: 81, now: 0) == .passthrough)
+    #expect(table.decide(address: vip &+ 1, port: 80, now: 0) == .passthrough)
+    #expect(table.decide(address: vip, port: 80, now: 0) == .noEndpoint(service: "backend"))
+    #expect(table.version == 1)
+  }
+
+  @Test func aNewSnapshotReplacesEndpointsAndKeepsTheBalancerUnlessThePolicyChanges() {
+    let table = ServiceTable()
+    table.apply(snapshot(version: 1, endpoints: ["100.96.2.2", "100.96.3.2"]))
+    table.apply(snapshot(version: 2, endpoints: ["100.96.3.2"]))
+    for _ in 0..<4 {
+      guard case .service(_, let endpoint, _) = table.decide(address: vip, port: 80, now: 0) else {
+        Issue.record("not routed")
+        return
+      }
+      #expect(endpoint.host == "100.96.3.2")
+    }
+    table.apply(snapshot(version: 3, endpoints: ["100.96.2.2"], policy: .leastRequest))
+    #expect(table.version == 3)
+    guard case .service(_, let endpoint, _) = table.decide(address: vip, port: 80, now: 0) else {
+      Issue.record("not routed")
+      return
+    }
+    #expect(endpoint.host == "100.96.2.2")
+  }
+
+  @Test func snapshotsAreBuiltFromServicesAndMatchingWorkloads() throws {
+    var service = try Resource(
+      kind: .service, name: "backend",
+      spec: ServiceSpec(network: "blue", selector: ["app": "backend"], ports: [ServicePort(port: 80)]))
+    service.status = try JSONValue(encoding: ServiceStatus(vip: "100.64.0.7"))
+    let pending = try Resource(
+      kind: .service, name: "pending",
+      spec: ServiceSpec(network: "blue", selector: ["app": "x"], ports: [ServicePort(port: 80)]))
+    let w1 = try Resource(
+      kind: .workload, name: "w1", labels: ["app": "backend"],
+      spec: WorkloadSpec(network: "blue", host: "h1", address: "100.96.1.2"))
+    let w2 = try Resource(
+      kind: .workload, name: "w2", labels: ["app": "other"],
+      spec: WorkloadSpec(network: "blue", host: "h1", address: "100.96.1.3"))
+    let snapshot = ProxySnapshot.build(version: 4, from: [service, pending, w1, w2])
+    #expect(snapshot.version == 4)
+    #expect(snapshot.services.map(\.name) == ["backend"], "a service without a VIP yet is left out")
+    #expect(snapshot.services[0].vip == "100.64.0.7")
+    #expect(snapshot.services[0].endpoints == ["100.96.1.2"])
+  }
+}
