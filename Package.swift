@@ -63,7 +63,7 @@ let package = Package(
     .target(
       name: "WeftAgent",
       dependencies: [
-        "WeftDatapath", "WeftModel", "WeftClient", "WeftControl", "WeftLinux", "WeftWire",
+        "WeftDatapath", "WeftModel", "WeftClient", "WeftControl", "WeftLinux", "WeftWire", "WeftProxy",
         .product(name: "Hummingbird", package: "hummingbird"),
       ]
     ),
@@ -87,6 +87,7 @@ let package = Package(
         "WeftEcho",
         "WeftProxy",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]

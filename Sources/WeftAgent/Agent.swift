@@ -4,6 +4,7 @@ import WeftControl
 import WeftDatapath
 import WeftLinux
 import WeftModel
+import WeftProxy
 import WeftWire
 
 /// The host agent: registers its host, follows the controller's resources through a watch, and
@@ -52,6 +53,11 @@ public actor Agent {
   private let log: @Sendable (String) -> Void
   private var networks: [String: Resource] = [:]
   private var hosts: [String: Resource] = [:]
+  /// Services and workloads, for the sidecars' snapshots.
+  private var services: [String: Resource] = [:]
+  private var workloads: [String: Resource] = [:]
+  /// Increases whenever a service or workload changes.
+  private var meshVersion = 1
   private var revision: Int64 = 0
   private var lastApplied: DesiredState?
 
@@ -122,7 +128,14 @@ public actor Agent {
               self.log("this host was removed by the controller; joining again")
               try await self.join()
             }
-          case .workload, .service: continue
+          case .workload:
+            self.workloads[r.metadata.name] = removed ? nil : r
+            self.meshVersion += 1
+            continue
+          case .service:
+            self.services[r.metadata.name] = removed ? nil : r
+            self.meshVersion += 1
+            continue
           }
           self.reconcile(reason: "\(message.type) \(r.key)")
         }
@@ -141,9 +154,14 @@ public actor Agent {
   private func relist() async throws {
     let nets = try await self.client.list(.network)
     let hosts = try await self.client.list(.host)
+    let services = try await self.client.list(.service)
+    let workloads = try await self.client.list(.workload)
     self.networks = Dictionary(uniqueKeysWithValues: nets.items.map { ($0.metadata.name, $0) })
     self.hosts = Dictionary(uniqueKeysWithValues: hosts.items.map { ($0.metadata.name, $0) })
-    self.revision = min(nets.revision ?? 0, hosts.revision ?? 0)
+    self.services = Dictionary(uniqueKeysWithValues: services.items.map { ($0.metadata.name, $0) })
+    self.workloads = Dictionary(uniqueKeysWithValues: workloads.items.map { ($0.metadata.name, $0) })
+    self.meshVersion += 1
+    self.revision = [nets, hosts, services, workloads].map { $0.revision ?? 0 }.min() ?? 0
     self.reconcile(reason: "list at revision \(self.revision)")
   }
 
@@ -165,6 +183,24 @@ public actor Agent {
       try await Task.sleep(for: self.config.resync)
       if !self.networks.isEmpty || self.lastApplied != nil { self.reconcile(reason: "resync", quiet: true) }
     }
+  }
+
+  /// The sidecar snapshot for `workload`: the services of its network with their endpoints. With
+  /// `after`, waits (up to `wait`) until there is a newer version than that; a sidecar polls with
+  /// its current version and gets an answer as soon as something changed.
+  public func proxySnapshot(for workload: String, after: Int? = nil, wait: Duration = .seconds(25))
+    async throws
+    -> ProxySnapshot
+  {
+    let deadline = ContinuousClock.now + wait
+    while let after, self.meshVersion <= after, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    guard let network = (try? self.workloads[workload]?.decodeSpec(WorkloadSpec.self))?.network else {
+      throw ControlError.notFound("workload/\(workload) is not known to this agent")
+    }
+    let services = self.services.values.filter { (try? $0.decodeSpec(ServiceSpec.self))?.network == network }
+    return ProxySnapshot.build(version: self.meshVersion, from: services + Array(self.workloads.values))
   }
 
   /// True once the agent has listed the controller's resources at least once.

@@ -61,6 +61,15 @@ public enum AgentAPI {
     router.get("/v1/counters") { _, _ in
       await ControlServer.answer { CountersBody(host: hostName, datapath: datapath, counters: counters()) }
     }
+    router.get("/v1/proxy/snapshot") { request, _ in
+      await ControlServer.answer {
+        guard let workload = request.uri.queryParameters.get("workload") else {
+          throw ControlError.invalid("query parameter 'workload' is required")
+        }
+        let after = request.uri.queryParameters.get("after", as: Int.self)
+        return try await agent.proxySnapshot(for: workload, after: after)
+      }
+    }
     router.get("/v1/status") { _, _ in
       await ControlServer.answer {
         let state = await agent.desiredState()

@@ -181,6 +181,9 @@ struct LabCommand: AsyncParsableCommand {
       @Option(help: "A label, key=value; repeat for more.")
       var label: [String] = []
 
+      @Flag(help: "Start a sidecar (weft proxy) in the workload, fed by its host's agent.")
+      var mesh = false
+
       func run() async throws {
         var labels: [String: String] = [:]
         for l in label {
@@ -193,7 +196,7 @@ struct LabCommand: AsyncParsableCommand {
         try await reportingLabErrorsAsync {
           do {
             let w = try await Lab.addWorkload(
-              lab: name, workload: workload, host: host, network: network, labels: labels)
+              lab: name, workload: workload, host: host, network: network, labels: labels, mesh: mesh)
             print(
               "workload \(w.name) on \(w.host), network \(w.network), address \(w.address), namespace \(w.namespace)"
             )

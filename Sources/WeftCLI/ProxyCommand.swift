@@ -1,6 +1,8 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Dispatch
 import Foundation
+import NIOCore
 import WeftDatapath
 import WeftProxy
 
@@ -10,15 +12,23 @@ struct ProxyCommand: AsyncParsableCommand {
     commandName: "proxy",
     abstract: "Run the sidecar proxy in this network namespace (a workload's).",
     discussion: """
-      Binds the outbound (15001) and inbound (15006) listeners, loads the services from --config
-      (a JSON snapshot: version, services with vip, ports, balancer, endpoints) and re-reads it
-      when it changes, then, unless --no-intercept, installs the nftables table weft_mesh that
+      Binds the outbound (15001) and inbound (15006) listeners and gets its services (version,
+      services with vip, ports, balancer, endpoints) from the host agent (--agent SOCKET
+      --workload NAME: the agent answers as soon as something changes and the proxy keeps its
+      last snapshot while the agent is away) or from a JSON file (--config, re-read when it
+      changes), then, unless --no-intercept, installs the nftables table weft_mesh that
       redirects the namespace's TCP to the listeners: only once the proxy is ready, so no
       connection is refused while it starts. SIGTERM or SIGINT removes the table and stops.
       """)
 
-  @Option(name: .long, help: "The snapshot file (JSON).")
-  var config: String
+  @Option(name: .long, help: "A snapshot file (JSON) instead of the agent.")
+  var config: String?
+
+  @Option(name: .long, help: "The host agent's unix socket, which delivers snapshots.")
+  var agent: String?
+
+  @Option(name: .long, help: "This workload's name (with --agent).")
+  var workload: String?
 
   @Option(name: .long, help: "The outbound listener's port.")
   var outboundPort = 15001
@@ -42,9 +52,16 @@ struct ProxyCommand: AsyncParsableCommand {
     rules.outboundPort = self.outboundPort
     rules.inboundPort = self.inboundPort
     if let problem = rules.problem { throw ValidationError(problem) }
+    let source: SnapshotSource
+    switch (self.config, self.agent, self.workload) {
+    case (let path?, nil, nil): source = .file(path)
+    case (nil, let socket?, let workload?): source = .agent(socket: socket, workload: workload)
+    default: throw ValidationError("give either --config FILE, or --agent SOCKET with --workload NAME")
+    }
     let table = ServiceTable()
-    var loaded = try Self.load(self.config)
-    table.apply(loaded.snapshot)
+    let first: ProxySnapshot
+    do { first = try await source.first() } catch { throw fail("\(error)") }
+    table.apply(first)
     let proxy = try await SidecarProxy.start(
       outboundPort: self.outboundPort, inboundPort: self.inboundPort, table: table, mark: rules.proxyMark)
     if !self.noIntercept {
@@ -55,40 +72,14 @@ struct ProxyCommand: AsyncParsableCommand {
     }
     print(
       "weft proxy: ready, outbound :\(proxy.outboundPort), inbound :\(proxy.inboundPort), "
-        + "\(loaded.snapshot.services.count) service(s), snapshot version \(loaded.snapshot.version)")
+        + "\(first.services.count) service(s), snapshot version \(first.version)")
     let stop = Self.signals()
-    while !stop.isDone {
-      try? await Task.sleep(for: .milliseconds(500))
-      // A changed snapshot applies to new connections; open ones go on where they are.
-      guard let modified = Self.modified(self.config), modified != loaded.modified else { continue }
-      do {
-        loaded = try Self.load(self.config)
-        table.apply(loaded.snapshot)
-        print(
-          "weft proxy: snapshot version \(loaded.snapshot.version), \(loaded.snapshot.services.count) service(s)"
-        )
-      } catch {
-        print("weft proxy: keeping snapshot \(table.version): \(error)")
-        loaded.modified = modified
-      }
-    }
+    let updates = Task { await source.follow(table: table) }
+    while !stop.isDone { try? await Task.sleep(for: .milliseconds(200)) }
+    updates.cancel()
     if !self.noIntercept { try? KernelDatapath.nft("delete table ip \(InterceptionRules.table)\n") }
     await proxy.stop()
     print("weft proxy: stopped")
-  }
-
-  private static func modified(_ path: String) -> Date? {
-    (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-  }
-
-  private static func load(_ path: String) throws -> (snapshot: ProxySnapshot, modified: Date?) {
-    let modified = Self.modified(path)
-    guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read \(path)") }
-    do {
-      return (try JSONDecoder().decode(ProxySnapshot.self, from: data), modified)
-    } catch {
-      throw fail("\(path) is not a proxy snapshot: \(error)")
-    }
   }
 
   /// Becomes done on SIGTERM or SIGINT.
@@ -114,4 +105,98 @@ final class StopFlag: @unchecked Sendable {
   var isDone: Bool { self.lock.withLock { self.done } }
   func set() { self.lock.withLock { self.done = true } }
   func keep(_ source: any DispatchSourceSignal) { self.lock.withLock { self.sources.append(source) } }
+}
+
+/// Where the sidecar's snapshots come from.
+enum SnapshotSource: Sendable {
+  /// A JSON file, re-read when its modification time changes.
+  case file(String)
+  /// The host agent's local API: long polls for the next version.
+  case agent(socket: String, workload: String)
+
+  /// The first snapshot; from the agent, retried until it answers (the proxy is not ready before).
+  func first() async throws -> ProxySnapshot {
+    switch self {
+    case .file(let path): return try Self.load(path)
+    case .agent:
+      var delay = Duration.milliseconds(200)
+      while true {
+        do { return try await self.fetch(after: nil) } catch {
+          print("weft proxy: waiting for the agent: \(error)")
+          try await Task.sleep(for: delay)
+          delay = min(delay * 2, .seconds(5))
+        }
+      }
+    }
+  }
+
+  /// Applies every later snapshot to `table` until cancelled; on errors keeps the last one.
+  func follow(table: ServiceTable) async {
+    var modified = Self.modified(self.path)
+    var delay = Duration.milliseconds(200)
+    while !Task.isCancelled {
+      do {
+        let next: ProxySnapshot
+        switch self {
+        case .file(let path):
+          try await Task.sleep(for: .milliseconds(500))
+          guard let now = Self.modified(path), now != modified else { continue }
+          modified = now
+          next = try Self.load(path)
+        case .agent:
+          next = try await self.fetch(after: table.version)
+        }
+        delay = .milliseconds(200)
+        guard next.version != table.version else { continue }
+        table.apply(next)
+        print("weft proxy: snapshot version \(next.version), \(next.services.count) service(s)")
+      } catch is CancellationError {
+        return
+      } catch {
+        print("weft proxy: keeping snapshot \(table.version): \(error)")
+        try? await Task.sleep(for: delay)
+        delay = min(delay * 2, .seconds(5))
+      }
+    }
+  }
+
+  private var path: String {
+    if case .file(let path) = self { return path }
+    return ""
+  }
+
+  private func fetch(after version: Int?) async throws -> ProxySnapshot {
+    guard case .agent(let socket, let workload) = self else { throw CancellationError() }
+    let encodedSocket = socket.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socket
+    let encodedWorkload = workload.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? workload
+    var url = "http+unix://\(encodedSocket)/v1/proxy/snapshot?workload=\(encodedWorkload)"
+    if let version { url += "&after=\(version)" }
+    let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(40))
+    let body = try await response.body.collect(upTo: 16 << 20)
+    guard response.status == .ok else {
+      throw SnapshotError("the agent answered \(response.status.code): \(String(buffer: body))")
+    }
+    return try JSONDecoder().decode(ProxySnapshot.self, from: body)
+  }
+
+  private static func modified(_ path: String) -> Date? {
+    (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+  }
+
+  private static func load(_ path: String) throws -> ProxySnapshot {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw SnapshotError("cannot read \(path)")
+    }
+    do {
+      return try JSONDecoder().decode(ProxySnapshot.self, from: data)
+    } catch {
+      throw SnapshotError("\(path) is not a proxy snapshot: \(error)")
+    }
+  }
+}
+
+/// Why a snapshot could not be had.
+struct SnapshotError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
 }

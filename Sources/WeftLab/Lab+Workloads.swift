@@ -9,9 +9,13 @@ import WeftWire
 extension Lab {
   /// Adds workload `workload` to lab `name`: a namespace `weft-NAME-wl.WORKLOAD` attached to
   /// `network` on `host` through the shared attach path (veth into the network's bridge, address
-  /// from the host agent's IPAM, default route, MTU), registered as a Workload resource.
+  /// from the host agent's IPAM, default route, MTU), registered as a Workload resource. With
+  /// `mesh`, a sidecar (`weft proxy`) starts in the namespace, fed by the host's agent; the call
+  /// returns once it intercepts.
   public static func addWorkload(
-    lab name: String, workload: String, host hostName: String, network: String, labels: [String: String] = [:]
+    lab name: String, workload: String, host hostName: String, network: String,
+    labels: [String: String] = [:],
+    mesh: Bool = false
   ) async throws -> LabWorkload {
     try Self.validate(name: name)
     try Self.requirePrivileges()
@@ -61,9 +65,13 @@ extension Lab {
           network: network, host: hostName, address: String(attached.address.split(separator: "/")[0]),
           mac: attached.mac))
       _ = try await client.apply([resource])
-      let entry = LabWorkload(
+      var entry = LabWorkload(
         name: workload, host: hostName, network: network, namespace: namespace.name, address: attached.address
       )
+      if mesh {
+        entry.proxyPID = try await Self.startProxy(
+          lab: name, workload: workload, host: hostName, namespace: namespace)
+      }
       state = Self.load(name) ?? state
       state.workloads = (state.workloads ?? []) + [entry]
       try Self.save(state)
@@ -73,6 +81,31 @@ extension Lab {
       try? namespace.delete()
       throw error
     }
+  }
+
+  /// Starts a workload's sidecar and waits until it says it is ready (its rules are in).
+  static func startProxy(lab name: String, workload: String, host: String, namespace: NetworkNamespace)
+    async throws
+    -> Int32
+  {
+    let dir = Self.directory(name)
+    let log = "\(dir)/\(workload)-proxy.log"
+    let executable = Self.load(name)?.control?.executable ?? Self.executable
+    let pid = try namespace.spawnDetached(
+      [executable, "proxy", "--agent", "\(dir)/\(host)/agent.sock", "--workload", workload], logPath: log)
+    do {
+      _ = try await Self.waitFor("the sidecar of \(workload) (see \(log))") { () -> Bool? in
+        guard Spawn.isAlive(pid) else {
+          throw LabError(.system, "the sidecar of \(workload) exited; see \(log)")
+        }
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        return text.contains("weft proxy: ready") ? true : nil
+      }
+    } catch {
+      Spawn.stop(pid)
+      throw error
+    }
+    return pid
   }
 
   /// Removes a workload: its resource, its attachment and address, and its namespace.
@@ -87,6 +120,7 @@ extension Lab {
     else {
       throw LabError(.notFound, "lab '\(name)' has no workload '\(workload)'")
     }
+    if let pid = w.proxyPID, Self.isOurs(pid, lab: name) { Spawn.stop(pid) }
     let client = try Self.client(name)
     _ = try? await client.delete(ResourceKey(kind: .workload, name: workload))
     let netlink = try NetworkNamespace(host.namespace).openNetlink()

@@ -160,6 +160,11 @@ public enum Lab {
     if let state = Self.load(name) {
       names.formUnion(state.hosts.map(\.namespace) + [state.switchNamespace])
       names.formUnion((state.workloads ?? []).map(\.namespace))
+      for w in state.workloads ?? [] {
+        guard let pid = w.proxyPID, Self.isOurs(pid, lab: name) else { continue }
+        Spawn.stop(pid)
+        removed.append("sidecar of \(w.name) (pid \(pid))")
+      }
       if let control = state.control {
         for (host, pid) in control.agents.sorted(by: { $0.key < $1.key }) where Self.isOurs(pid, lab: name) {
           Spawn.stop(pid)

@@ -77,4 +77,6 @@ public struct LabWorkload: Codable, Sendable, Equatable {
   public var namespace: String
   /// Its address with prefix length.
   public var address: String
+  /// The pid of its sidecar (`weft proxy`), when added with `--mesh`.
+  public var proxyPID: Int32?
 }

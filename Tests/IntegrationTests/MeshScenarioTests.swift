@@ -115,4 +115,70 @@ struct MeshScenarioTests {
     let proxyLog = (try? String(contentsOfFile: "\(logs)/proxy.log", encoding: .utf8)) ?? ""
     #expect(proxyLog.contains("weft proxy: ready") && proxyLog.contains("snapshot version 2"), "\(proxyLog)")
   }
+
+  @Test func aMeshedWorkloadFollowsItsAgentAndKeepsServingWhenTheAgentIsAway() async throws {
+    let lab = self.lab + "a"
+    _ = try? Lab.down(name: lab)
+    let up = try weftArgs(["lab", "up", lab, "--hosts", "2"])
+    #expect(up.status == 0, "\(up.output)")
+    var pids: [pid_t] = []
+    let logs = FileManager.default.temporaryDirectory.appendingPathComponent("weft-\(lab)-mesh").path
+    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+    defer {
+      for pid in pids { Spawn.stop(pid) }
+      _ = try? Lab.down(name: lab)
+      try? FileManager.default.removeItem(atPath: logs)
+    }
+    let applied = try labApply(
+      lab,
+      """
+      apiVersion: weft/v1
+      kind: Network
+      metadata: {name: blue}
+      spec: {cidr: 100.96.0.0/16}
+      ---
+      apiVersion: weft/v1
+      kind: Service
+      metadata: {name: backend}
+      spec:
+        network: blue
+        selector: {app: backend}
+        ports: [{port: 80, targetPort: 8080}]
+      """)
+    #expect(applied.status == 0, "\(applied.output)")
+    func add(_ name: String, host: Int, label: String, mesh: Bool = false) throws {
+      let add = try weftArgs(
+        ["lab", "workload", "add", lab, name, "--host", "host\(host)", "--network", "blue", "--label", label]
+          + (mesh ? ["--mesh"] : []))
+      #expect(add.status == 0, "\(add.output)")
+      if name.hasPrefix("b") {
+        pids.append(
+          try NetworkNamespace("weft-\(lab)-wl.\(name)").spawnDetached(
+            [weftBinary, "echo", "serve", "--port", "8080", "--name", name], logPath: "\(logs)/\(name).log"))
+      }
+    }
+    try add("b1", host: 2, label: "app=backend")
+    try add("client", host: 1, label: "app=client", mesh: true)  // returns once its sidecar intercepts
+    let state = try #require(Lab.load(lab))
+    #expect(state.workloads?.first { $0.name == "client" }?.proxyPID != nil)
+    func answers(_ n: Int) -> [String: Int]? {
+      (try? echoCall(lab, "client", "http://100.64.0.1/", n))?["workloads"] as? [String: Int]
+    }
+    #expect(eventually(15) { answers(4) == ["b1": 4] }, "the sidecar routes the VIP to b1")
+
+    // A replica that joins reaches the sidecar through the agent's watch, with no restart.
+    try add("b2", host: 2, label: "app=backend")
+    #expect(eventually(15) { answers(10) == ["b1": 5, "b2": 5] }, "b2 joins the rotation")
+
+    // The agent goes away: the sidecar keeps its last snapshot and keeps serving.
+    try Lab.stopAgent(lab: lab, host: "host1")
+    #expect(answers(10) == ["b1": 5, "b2": 5])
+    let log = (try? String(contentsOfFile: "/run/weft/labs/\(lab)/client-proxy.log", encoding: .utf8)) ?? ""
+    #expect(log.contains("weft proxy: ready"), "\(log)")
+
+    // Removing the workload stops its sidecar.
+    let pid = try #require(state.workloads?.first { $0.name == "client" }?.proxyPID)
+    #expect(try weftArgs(["lab", "workload", "rm", lab, "client"]).status == 0)
+    #expect(!Spawn.isAlive(pid))
+  }
 }
