@@ -50,7 +50,7 @@ let package = Package(
       name: "WeftProxy",
       dependencies: [
         "WeftModel", "WeftWire", .product(name: "NIOCore", package: "swift-nio"),
-        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
       ]
     ),
     .target(

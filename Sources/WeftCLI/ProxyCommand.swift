@@ -36,6 +36,9 @@ struct ProxyCommand: AsyncParsableCommand {
   @Option(name: .long, help: "The inbound listener's port.")
   var inboundPort = 15006
 
+  @Option(name: .long, help: "The admin listener's port (/ready, /config, /clusters, /metrics).")
+  var adminPort = 15000
+
   @Option(name: .long, parsing: .upToNextOption, help: "Destination ports whose traffic bypasses the proxy.")
   var excludeOutboundPorts: [Int] = []
 
@@ -51,6 +54,7 @@ struct ProxyCommand: AsyncParsableCommand {
       excludedOutboundPorts: self.excludeOutboundPorts, excludedInboundPorts: self.excludeInboundPorts)
     rules.outboundPort = self.outboundPort
     rules.inboundPort = self.inboundPort
+    rules.adminPort = self.adminPort
     if let problem = rules.problem { throw ValidationError(problem) }
     let source: SnapshotSource
     switch (self.config, self.agent, self.workload) {
@@ -64,20 +68,27 @@ struct ProxyCommand: AsyncParsableCommand {
     table.apply(first)
     let proxy = try await SidecarProxy.start(
       outboundPort: self.outboundPort, inboundPort: self.inboundPort, table: table, mark: rules.proxyMark)
+    let admin: any Channel
+    do { admin = try await AdminServer.start(port: self.adminPort, proxy: proxy) } catch {
+      await proxy.stop()
+      throw fail("could not listen on the admin port \(self.adminPort): \(error)")
+    }
     if !self.noIntercept {
       do { try KernelDatapath.nft(rules.script) } catch {
+        try? await admin.close()
         await proxy.stop()
         throw fail("could not install the interception rules: \(error)")
       }
     }
     print(
-      "weft proxy: ready, outbound :\(proxy.outboundPort), inbound :\(proxy.inboundPort), "
+      "weft proxy: ready, outbound :\(proxy.outboundPort), inbound :\(proxy.inboundPort), admin :\(self.adminPort), "
         + "\(first.services.count) service(s), snapshot version \(first.version)")
     let stop = Self.signals()
     let updates = Task { await source.follow(table: table) }
     while !stop.isDone { try? await Task.sleep(for: .milliseconds(200)) }
     updates.cancel()
     if !self.noIntercept { try? KernelDatapath.nft("delete table ip \(InterceptionRules.table)\n") }
+    try? await admin.close()
     await proxy.stop()
     print("weft proxy: stopped")
   }

@@ -170,6 +170,19 @@ struct MeshScenarioTests {
     try add("b2", host: 2, label: "app=backend")
     #expect(eventually(15) { answers(10) == ["b1": 5, "b2": 5] }, "b2 joins the rotation")
 
+    // The admin page tells what happened: 14 connections through the service, by endpoint.
+    let metrics = try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/metrics").output
+    #expect(
+      metrics.contains("weft_proxy_connections_total{direction=\"outbound\",outcome=\"service\"}"),
+      "\(metrics)")
+    let clusters = try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/clusters").output
+    let parsed = try JSONSerialization.jsonObject(with: Data(clusters.utf8)) as? [[String: Any]]
+    let endpoints = parsed?.first?["endpoints"] as? [[String: Any]] ?? []
+    #expect(endpoints.count == 2, "\(clusters)")
+    #expect(
+      endpoints.allSatisfy { ($0["active"] as? Int) == 0 && ($0["healthy"] as? Bool) == true }, "\(clusters)")
+    #expect(try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/ready").output == "ready\n")
+
     // The agent goes away: the sidecar keeps its last snapshot and keeps serving.
     try Lab.stopAgent(lab: lab, host: "host1")
     #expect(answers(10) == ["b1": 5, "b2": 5])

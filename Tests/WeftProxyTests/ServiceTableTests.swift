@@ -24,7 +24,7 @@ struct ServiceTableTests {
     table.apply(snapshot(version: 1, endpoints: ["100.96.2.2", "100.96.3.2"]))
     var seen: [String: Int] = [:]
     for _ in 0..<10 {
-      guard case .service(let name, let endpoint, let proto) = table.decide(address: vip, port: 80, now: 0)
+      guard case .service(let name, let endpoint, let proto, _) = table.decide(address: vip, port: 80, now: 0)
       else {
         Issue.record("not routed to the service")
         return
@@ -33,7 +33,7 @@ struct ServiceTableTests {
       seen[endpoint.host, default: 0] += 1
     }
     #expect(seen == ["100.96.2.2": 5, "100.96.3.2": 5])
-    guard case .service(_, let other, let proto) = table.decide(address: vip, port: 9000, now: 0) else {
+    guard case .service(_, let other, let proto, _) = table.decide(address: vip, port: 9000, now: 0) else {
       Issue.record("port 9000 not routed")
       return
     }
@@ -54,7 +54,7 @@ struct ServiceTableTests {
     table.apply(snapshot(version: 1, endpoints: ["100.96.2.2", "100.96.3.2"]))
     table.apply(snapshot(version: 2, endpoints: ["100.96.3.2"]))
     for _ in 0..<4 {
-      guard case .service(_, let endpoint, _) = table.decide(address: vip, port: 80, now: 0) else {
+      guard case .service(_, let endpoint, _, _) = table.decide(address: vip, port: 80, now: 0) else {
         Issue.record("not routed")
         return
       }
@@ -62,7 +62,7 @@ struct ServiceTableTests {
     }
     table.apply(snapshot(version: 3, endpoints: ["100.96.2.2"], policy: .leastRequest))
     #expect(table.version == 3)
-    guard case .service(_, let endpoint, _) = table.decide(address: vip, port: 80, now: 0) else {
+    guard case .service(_, let endpoint, _, _) = table.decide(address: vip, port: 80, now: 0) else {
       Issue.record("not routed")
       return
     }
@@ -88,5 +88,52 @@ struct ServiceTableTests {
     #expect(snapshot.services.map(\.name) == ["backend"], "a service without a VIP yet is left out")
     #expect(snapshot.services[0].vip == "100.64.0.7")
     #expect(snapshot.services[0].endpoints == ["100.96.1.2"])
+  }
+}
+
+@Suite("sidecar: admin figures")
+struct ProxyMetricsTests {
+  @Test func connectionsAreCountedPerEndpointAndRenderedForPrometheus() throws {
+    let table = ServiceTable()
+    table.apply(
+      ProxySnapshot(
+        version: 3,
+        services: [
+          ProxyService(
+            name: "backend", vip: "100.64.0.1", ports: [ServicePort(port: 80)], balancer: ServiceBalancing(),
+            endpoints: ["100.96.2.2", "100.96.3.2"])
+        ]))
+    let vip = IPv4Address("100.64.0.1")!.value
+    var tokens: [RequestToken] = []
+    for _ in 0..<4 {
+      guard case .service(_, _, _, let token?) = table.decide(address: vip, port: 80, now: 0) else {
+        Issue.record("not routed")
+        return
+      }
+      tokens.append(token)
+    }
+    #expect(table.clusters[0].endpoints.map(\.active) == [2, 2])
+    table.finish(tokens[0], service: "backend", now: 1_000, success: true)
+    table.finish(tokens[1], service: "backend", now: 1_000, success: false)
+    let endpoints = table.clusters[0].endpoints
+    #expect(endpoints.map(\.active).reduce(0, +) == 2)
+    #expect(endpoints.map(\.completed).reduce(0, +) == 2)
+    #expect(endpoints.map(\.failed).reduce(0, +) == 1)
+    var counters = SidecarProxy.ProxyCounters()
+    counters.outboundToService = 4
+    let text = ProxyMetrics.render(counters: counters, clusters: table.clusters, version: table.version)
+    #expect(text.contains("weft_proxy_connections_total{direction=\"outbound\",outcome=\"service\"} 4\n"))
+    #expect(text.contains("weft_proxy_endpoint_active{service=\"backend\",endpoint=\"100.96.2.2\"} "))
+    #expect(text.contains("weft_proxy_snapshot_version 3\n"))
+    // Every sample line belongs to a family announced with HELP and TYPE before it.
+    var announced: Set<String> = []
+    for line in text.split(separator: "\n") {
+      if line.hasPrefix("# TYPE ") { announced.insert(String(line.split(separator: " ")[2])) }
+      if !line.hasPrefix("#") {
+        let name = String(line.prefix { $0 != "{" && $0 != " " })
+        #expect(announced.contains(name), "\(line)")
+      }
+    }
+    #expect(ProxyMetrics.escape("a\"b\\c\nd") == "a\\\"b\\\\c\\nd")
   }
 }

@@ -4,8 +4,9 @@ import WeftWire
 
 /// Where an outbound connection goes.
 public enum OutboundDecision: Sendable, Hashable {
-  /// To an endpoint of a service.
-  case service(name: String, endpoint: EndpointAddress, protocol: ServiceProtocol)
+  /// To an endpoint of a service; finish `token` with ``ServiceTable/finish(_:service:now:success:)``
+  /// when the connection ends.
+  case service(name: String, endpoint: EndpointAddress, protocol: ServiceProtocol, token: RequestToken?)
   /// A service with no healthy endpoint: refuse the connection.
   case noEndpoint(service: String)
   /// Not a service: to the original destination, untouched.
@@ -21,6 +22,7 @@ public final class ServiceTable: Sendable {
     var balancer: any LoadBalancer
   }
   private struct State {
+    var snapshot = ProxySnapshot(version: -1, services: [])
     var version = -1
     var entries: [UInt64: Entry] = [:]
     var balancers: [String: any LoadBalancer] = [:]
@@ -62,6 +64,7 @@ public final class ServiceTable: Sendable {
       state.entries = entries
       state.balancers = balancers
       state.version = snapshot.version
+      state.snapshot = snapshot
     }
   }
 
@@ -71,17 +74,71 @@ public final class ServiceTable: Sendable {
   {
     self.state.withLock { state in
       guard let entry = state.entries[Self.key(address, port)] else { return .passthrough }
-      guard let picked = entry.balancer.pick(context, now: now) else {
+      guard let token = entry.balancer.begin(context, now: now) else {
         return .noEndpoint(service: entry.service.name)
       }
       return .service(
         name: entry.service.name,
-        endpoint: EndpointAddress(ipv4: picked.ipv4, port: UInt16(entry.port.effectiveTargetPort)),
-        protocol: entry.port.effectiveProtocol)
+        endpoint: EndpointAddress(ipv4: token.address.ipv4, port: UInt16(entry.port.effectiveTargetPort)),
+        protocol: entry.port.effectiveProtocol, token: token)
+    }
+  }
+
+  /// Ends a connection (or request) that ``decide(address:port:context:now:)`` sent to a service,
+  /// so that the balancer's load and latency figures stay true.
+  public func finish(_ token: RequestToken, service: String, now: UInt64, success: Bool) {
+    self.state.withLock { $0.balancers[service]?.finish(token, now: now, success: success) }
+  }
+
+  /// The snapshot in use (for the admin page).
+  public var snapshot: ProxySnapshot { self.state.withLock { $0.snapshot } }
+
+  /// Every service's endpoints with what its balancer knows of them.
+  public var clusters: [ClusterStatus] {
+    self.state.withLock { state in
+      state.snapshot.services.map { service in
+        let balancer = state.balancers[service.name]
+        let endpoints = service.endpoints.compactMap { IPv4Address($0) }.map {
+          address -> ClusterStatus.Endpoint in
+          let stats = balancer?.stats(for: EndpointAddress(ipv4: address.value, port: 0))
+          return ClusterStatus.Endpoint(
+            address: address.description, healthy: stats?.endpoint.isHealthy ?? false,
+            active: stats?.outstanding ?? 0, completed: stats?.completed ?? 0, failed: stats?.failed ?? 0)
+        }
+        return ClusterStatus(
+          service: service.name, vip: service.vip, policy: (service.balancer.policy ?? .roundRobin).rawValue,
+          endpoints: endpoints)
+      }
     }
   }
 
   private static func key(_ address: UInt32, _ port: UInt16) -> UInt64 {
     UInt64(address) << 16 | UInt64(port)
   }
+}
+
+/// A service's endpoints as the admin page shows them.
+public struct ClusterStatus: Codable, Sendable, Hashable {
+  /// One endpoint.
+  public struct Endpoint: Codable, Sendable, Hashable {
+    /// Its address.
+    public var address: String
+    /// Whether it gets traffic.
+    public var healthy: Bool
+    /// Connections (or requests) open now.
+    public var active: Int
+    /// Finished.
+    public var completed: UInt64
+    /// Finished with a failure (connect failed).
+    public var failed: UInt64
+  }
+
+  /// The service.
+  public var service: String
+  /// Its virtual IP.
+  public var vip: String
+  /// Its balancing policy.
+  public var policy: String
+  /// Its endpoints.
+  public var endpoints: [Endpoint]
 }

@@ -101,11 +101,13 @@ public final class SidecarProxy: Sendable {
 
   private func relay(_ client: any Channel, to destination: EndpointAddress, outbound: Bool, mark: UInt32) {
     var target = destination
+    var chosen: Lease?
     if outbound {
       let now = UInt64(MonotonicClock.nanoseconds())
       switch self.table.decide(address: destination.ipv4, port: destination.port, now: now) {
-      case .service(_, let endpoint, _):
+      case .service(let name, let endpoint, _, let token):
         target = endpoint
+        if let token { chosen = Lease(service: name, token: token) }
         self.count { $0.outboundToService += 1 }
       case .noEndpoint:
         self.count { $0.outboundFailed += 1 }
@@ -117,6 +119,7 @@ public final class SidecarProxy: Sendable {
     } else {
       self.count { $0.inbound += 1 }
     }
+    let lease = chosen
     // Both channels live on the accepted connection's event loop, and so do their handlers.
     let (clientSide, serverSide) = RelayHandler.pair()
     let loop = client.eventLoop
@@ -136,6 +139,15 @@ public final class SidecarProxy: Sendable {
       }
       .connect(host: target.host, port: Int(target.port))
       .whenComplete { result in
+        if let lease {
+          // The balancer counts the connection until it closes, or as failed if it never opened.
+          switch result {
+          case .success(let channel):
+            channel.closeFuture.whenComplete { _ in self.finish(lease, success: true) }
+          case .failure:
+            self.finish(lease, success: false)
+          }
+        }
         switch result {
         case .success:
           do {
@@ -151,6 +163,17 @@ public final class SidecarProxy: Sendable {
           client.close(promise: nil)
         }
       }
+  }
+
+  /// A connection the balancer of `service` counts.
+  private struct Lease: Sendable {
+    var service: String
+    var token: RequestToken
+  }
+
+  private func finish(_ lease: Lease, success: Bool) {
+    self.table.finish(
+      lease.token, service: lease.service, now: UInt64(MonotonicClock.nanoseconds()), success: success)
   }
 
   private func count(_ change: (inout ProxyCounters) -> Void) { self.tally.withLock { change(&$0) } }
