@@ -203,6 +203,12 @@ public actor Agent {
     return ProxySnapshot.build(version: self.meshVersion, from: services + Array(self.workloads.values))
   }
 
+  /// What the DNS resolver answers for `name`: nil when it is not a `.weft` name (forward it),
+  /// `.some(nil)` when it is one that does not exist.
+  public func resolve(_ name: String) -> [IPv4Address]?? {
+    AgentDNS.resolve(name, services: Array(self.services.values), workloads: Array(self.workloads.values))
+  }
+
   /// True once the agent has listed the controller's resources at least once.
   public var isReady: Bool { self.revision > 0 }
 

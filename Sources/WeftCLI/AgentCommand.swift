@@ -32,6 +32,9 @@ struct AgentCommand: AsyncParsableCommand {
   @Option(help: "Seconds between full reconciles without events.")
   var resync: Int = 30
 
+  @Option(help: "Where the workloads' DNS resolver listens (UDP), or 'off'.")
+  var dns: String = "0.0.0.0:53"
+
   func run() async throws {
     guard datapath == "kernel" || datapath == "userspace" else {
       throw ValidationError("--datapath '\(datapath)' is not a datapath; use kernel or userspace")
@@ -67,6 +70,20 @@ struct AgentCommand: AsyncParsableCommand {
         hostName: hostName, datapath: datapath, counters: { userspace?.counters }),
       configuration: .init(address: .unixDomainSocket(path: socket), serverName: "weft-agent"))
     print("local API on unix:\(socket)")
+    var resolver: AgentDNS?
+    if self.dns != "off" {
+      let parts = self.dns.split(separator: ":")
+      guard parts.count == 2, IPv4Address(String(parts[0])) != nil, let port = Int(parts[1]) else {
+        throw ValidationError("--dns '\(self.dns)' is not IPv4:PORT or off")
+      }
+      do {
+        resolver = try await AgentDNS.start(host: String(parts[0]), port: port, agent: agent)
+        print("DNS for *.weft on udp:\(self.dns)")
+      } catch {
+        print("DNS not served: cannot listen on udp:\(self.dns): \(error)")
+      }
+    }
+    defer { if let resolver { Task { await resolver.stop() } } }
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await agent.run() }
       group.addTask { try await server.runService() }

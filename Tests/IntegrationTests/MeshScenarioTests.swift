@@ -183,6 +183,18 @@ struct MeshScenarioTests {
       endpoints.allSatisfy { ($0["active"] as? Int) == 0 && ($0["healthy"] as? Bool) == true }, "\(clusters)")
     #expect(try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/ready").output == "ready\n")
 
+    // The host agent answers for the mesh's names on the gateway, checked with dig.
+    func dig(_ args: String...) throws -> String {
+      try weftArgs(["lab", "exec", lab, "client", "--", "dig", "+time=2", "+tries=1", "@100.96.1.1"] + args)
+        .output
+    }
+    #expect(try dig("+short", "backend.weft").trimmingCharacters(in: .whitespacesAndNewlines) == "100.64.0.1")
+    let b1Address = try #require(
+      Lab.load(lab)?.workloads?.first { $0.name == "b1" }?.address.split(separator: "/").first)
+    #expect(try dig("+short", "B1.weft").trimmingCharacters(in: .whitespacesAndNewlines) == String(b1Address))
+    #expect(try dig("nosuch.weft").contains("status: NXDOMAIN"))
+    #expect(try dig("backend.weft", "AAAA").contains("status: NOERROR"))
+
     // The agent goes away: the sidecar keeps its last snapshot and keeps serving.
     try Lab.stopAgent(lab: lab, host: "host1")
     #expect(answers(10) == ["b1": 5, "b2": 5])
