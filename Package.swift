@@ -65,6 +65,8 @@ let package = Package(
       dependencies: [
         "WeftDatapath", "WeftModel", "WeftClient", "WeftControl", "WeftLinux", "WeftWire", "WeftProxy",
         .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOPosix", package: "swift-nio"),
       ]
     ),
     .target(

@@ -58,6 +58,9 @@ public actor Agent {
   private var workloads: [String: Resource] = [:]
   /// Increases whenever a service or workload changes.
   private var meshVersion = 1
+  /// Health last reported per `workload/service`, and when each is next due.
+  private var reportedHealth: [String: Bool] = [:]
+  private var nextCheck: [String: ContinuousClock.Instant] = [:]
   private var revision: Int64 = 0
   private var lastApplied: DesiredState?
 
@@ -79,6 +82,7 @@ public actor Agent {
       group.addTask { try await self.heartbeatLoop() }
       group.addTask { try await self.resyncLoop() }
       group.addTask { try await self.watchLoop() }
+      group.addTask { try await self.healthLoop() }
       try await group.next()
       group.cancelAll()
     }
@@ -201,6 +205,65 @@ public actor Agent {
     }
     let services = self.services.values.filter { (try? $0.decodeSpec(ServiceSpec.self))?.network == network }
     return ProxySnapshot.build(version: self.meshVersion, from: services + Array(self.workloads.values))
+  }
+
+  /// Checks this host's endpoints of every service with a health check when each is due, and
+  /// reports changes to the controller (which every agent then sees through its watch).
+  private func healthLoop() async throws {
+    while !Task.isCancelled {
+      try await Task.sleep(for: .milliseconds(250))
+      await self.runDueHealthChecks()
+    }
+  }
+
+  private struct DueCheck: Sendable {
+    var key: String
+    var workload: String
+    var service: String
+    var address: String
+    var port: Int
+    var check: ServiceHealthCheck
+  }
+
+  private func runDueHealthChecks() async {
+    let now = ContinuousClock.now
+    var due: [DueCheck] = []
+    for (name, service) in self.services {
+      guard let spec = try? service.decodeSpec(ServiceSpec.self), let check = spec.healthCheck,
+        let port = spec.ports.first?.effectiveTargetPort
+      else { continue }
+      for endpoint in ServiceEndpoint.of(spec, named: name, in: Array(self.workloads.values))
+      where endpoint.host == self.config.name {
+        let key = "\(endpoint.workload)/\(name)"
+        if let next = self.nextCheck[key], next > now { continue }
+        self.nextCheck[key] = now + check.interval
+        due.append(
+          DueCheck(
+            key: key, workload: endpoint.workload, service: name, address: endpoint.address, port: port,
+            check: check))
+      }
+    }
+    guard !due.isEmpty else { return }
+    let results = await withTaskGroup(of: (DueCheck, Bool).self) { group in
+      for item in due {
+        group.addTask {
+          (item, await HealthProbe.check(address: item.address, port: item.port, check: item.check))
+        }
+      }
+      var all: [(DueCheck, Bool)] = []
+      for await result in group { all.append(result) }
+      return all
+    }
+    for (item, healthy) in results where self.reportedHealth[item.key] != healthy {
+      do {
+        try await self.client.reportHealth(workload: item.workload, service: item.service, healthy: healthy)
+        self.reportedHealth[item.key] = healthy
+        self.log(
+          "health: \(item.workload) for service \(item.service) is \(healthy ? "healthy" : "unhealthy")")
+      } catch {
+        self.nextCheck[item.key] = now  // report again at the next round
+      }
+    }
   }
 
   /// What the DNS resolver answers for `name`: nil when it is not a `.weft` name (forward it),

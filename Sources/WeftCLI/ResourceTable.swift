@@ -54,8 +54,10 @@ enum ResourceTable {
 
   /// The endpoints of a service, one row each.
   static func render(endpoints: [ServiceEndpoint]) -> String {
-    var rows = [["WORKLOAD", "HOST", "ADDRESS", "LABELS"]]
-    for e in endpoints { rows.append([e.workload, e.host, e.address, Self.labels(e.labels)]) }
+    var rows = [["WORKLOAD", "HOST", "ADDRESS", "HEALTHY", "LABELS"]]
+    for e in endpoints {
+      rows.append([e.workload, e.host, e.address, e.healthy ? "yes" : "no", Self.labels(e.labels)])
+    }
     return Self.align(rows)
   }
 

@@ -55,6 +55,13 @@ public struct ControlClient: Sendable {
     try await self.call(.GET, "/v1/services/\(service)/endpoints")
   }
 
+  /// Records a workload's health for a service (agents only).
+  @discardableResult
+  public func reportHealth(workload: String, service: String, healthy: Bool) async throws -> Resource {
+    try await self.call(
+      .POST, "/v1/workloads/\(workload)/health", body: HealthReport(service: service, healthy: healthy))
+  }
+
   /// Reports a host alive (agents only).
   @discardableResult
   public func heartbeat(host name: String) async throws -> Resource {

@@ -85,6 +85,13 @@ public enum ControlServer {
     v1.post("hosts/:name/heartbeat") { _, context in
       await Self.answer { try await controller.heartbeat(host: try context.parameters.require("name")) }
     }
+    v1.post("workloads/:name/health") { request, context in
+      await Self.answer {
+        let report = try await request.decode(as: HealthReport.self, context: context)
+        return try await controller.setHealth(
+          workload: try context.parameters.require("name"), service: report.service, healthy: report.healthy)
+      }
+    }
     v1.get("services/:name/endpoints") { _, context in
       await Self.answer { try await controller.endpoints(of: try context.parameters.require("name")) }
     }
@@ -204,5 +211,19 @@ public struct WatchMessage: Codable, Sendable {
     self.type = "bookmark"
     self.revision = revision
     self.resource = nil
+  }
+}
+
+/// An agent's health finding for one workload and service.
+public struct HealthReport: Codable, Sendable {
+  /// The service whose check it was.
+  public var service: String
+  /// The outcome.
+  public var healthy: Bool
+
+  /// Creates a report.
+  public init(service: String, healthy: Bool) {
+    self.service = service
+    self.healthy = healthy
   }
 }

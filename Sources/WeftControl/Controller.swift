@@ -245,7 +245,21 @@ public actor Controller {
       throw ControlError.notFound("service/\(service) not found")
     }
     let spec = try r.decodeSpec(ServiceSpec.self)
-    return ServiceEndpoint.of(spec, in: try await self.store.list(.workload).resources)
+    return ServiceEndpoint.of(spec, named: service, in: try await self.store.list(.workload).resources)
+  }
+
+  /// Records what a host's agent found of a workload's health for a service (in its status).
+  public func setHealth(workload: String, service: String, healthy: Bool) async throws -> Resource {
+    try await self.serialized {
+      guard var r = try await self.store.get(ResourceKey(kind: .workload, name: workload)) else {
+        throw ControlError.notFound("workload/\(workload) not found")
+      }
+      var status = (try r.decodeStatus(WorkloadStatus.self)) ?? WorkloadStatus()
+      guard status.health[service] != healthy else { return r }
+      status.health[service] = healthy
+      r.status = try JSONValue(encoding: status)
+      return try await self.store.put(r, if: .revision(r.metadata.revision ?? 0))
+    }
   }
 
   private func putKeepingStatus(_ r: Resource) async throws -> Resource {

@@ -12,6 +12,8 @@ public struct EchoBehaviour: Codable, Sendable, Hashable {
   public var failRatio: Double
   /// The status of a failed answer.
   public var failStatus: Int
+  /// False makes `GET /healthz` answer 503 (for health-check tests); absent means healthy.
+  public var healthy: Bool?
 
   /// Creates a behaviour; by default fast and never failing.
   public init(name: String, latencyMilliseconds: Int = 0, failRatio: Double = 0, failStatus: Int = 503) {

@@ -4,7 +4,8 @@ import NIOCore
 
 /// `weft echo serve`: the mesh's test workload. Answers every request with its workload name (in
 /// the body and the `x-weft-workload` header); echoes the body of requests that carry one; can be
-/// told to add latency or fail a share of requests. `GET /healthz` is always a plain 200.
+/// told to add latency or fail a share of requests. `GET /healthz` is 200, or 503 once told
+/// `healthy: false`.
 public enum EchoServer {
   /// The header naming the workload that answered.
   public static let workloadHeader = "x-weft-workload"
@@ -14,7 +15,12 @@ public enum EchoServer {
   /// The router of one server; all its ports share `behaviour`.
   static func router(_ behaviour: EchoBehaviourBox) -> Router<BasicRequestContext> {
     let router = Router()
-    router.get("healthz") { _, _ in "ok\n" }
+    router.get("healthz") { _, _ -> Response in
+      let healthy = behaviour.current.healthy ?? true
+      return Response(
+        status: healthy ? .ok : .serviceUnavailable,
+        body: .init(byteBuffer: ByteBuffer(string: healthy ? "ok\n" : "unhealthy\n")))
+    }
     router.get(RouterPath(controlPath)) { _, _ in try Self.json(behaviour.current) }
     router.put(RouterPath(controlPath)) { request, context in
       let next = try await request.decode(as: EchoBehaviour.self, context: context)

@@ -40,6 +40,41 @@ public struct ServicePort: Codable, Sendable, Hashable {
   public var effectiveProtocol: ServiceProtocol { self.protocol ?? .tcp }
 }
 
+/// How the agents check a service's local endpoints: an HTTP GET of `path` (2xx is healthy) or,
+/// without a path, a TCP connect to the first port's target port.
+public struct ServiceHealthCheck: Codable, Sendable, Hashable {
+  /// The HTTP path, e.g. `/healthz`; absent: TCP connect.
+  public var path: String?
+  /// Seconds between checks (default 5).
+  public var intervalSeconds: Int?
+  /// How long a check may take, in milliseconds (default 1000).
+  public var timeoutMilliseconds: Int?
+
+  /// The fields a health check may have.
+  public static let fields: Set<String> = ["path", "intervalSeconds", "timeoutMilliseconds"]
+
+  /// Creates a health check.
+  public init(path: String? = nil, intervalSeconds: Int? = nil, timeoutMilliseconds: Int? = nil) {
+    self.path = path
+    self.intervalSeconds = intervalSeconds
+    self.timeoutMilliseconds = timeoutMilliseconds
+  }
+
+  /// The interval.
+  public var interval: Duration { .seconds(self.intervalSeconds ?? 5) }
+  /// The timeout.
+  public var timeout: Duration { .milliseconds(self.timeoutMilliseconds ?? 1000) }
+}
+
+/// What an agent found of a workload's health, per service, in the Workload's status.
+public struct WorkloadStatus: Codable, Sendable, Hashable {
+  /// Healthy or not, by service name; a service missing here has not been checked (healthy).
+  public var health: [String: Bool]
+
+  /// Creates a status.
+  public init(health: [String: Bool] = [:]) { self.health = health }
+}
+
 /// How a service spreads requests over its healthy endpoints.
 public struct ServiceBalancing: Codable, Sendable, Hashable {
   /// The policy (`round_robin` when absent).
@@ -71,22 +106,25 @@ public struct ServiceSpec: Codable, Sendable, Hashable {
   public var balancer: ServiceBalancing?
   /// A virtual IP asked for (in ``ServiceSpec/vipRange``); one is allocated when absent.
   public var vip: String?
+  /// How agents check the endpoints; none: every endpoint is taken as healthy.
+  public var healthCheck: ServiceHealthCheck?
 
   /// The fields a spec may have.
-  public static let fields: Set<String> = ["network", "selector", "ports", "balancer", "vip"]
+  public static let fields: Set<String> = ["network", "selector", "ports", "balancer", "vip", "healthCheck"]
   /// Where service virtual IPs come from.
   public static let vipRange = IPPrefix("100.64.0.0/16")!
 
   /// Creates a spec.
   public init(
     network: String, selector: [String: String], ports: [ServicePort], balancer: ServiceBalancing? = nil,
-    vip: String? = nil
+    vip: String? = nil, healthCheck: ServiceHealthCheck? = nil
   ) {
     self.network = network
     self.selector = selector
     self.ports = ports
     self.balancer = balancer
     self.vip = vip
+    self.healthCheck = healthCheck
   }
 
   /// True when a workload with these labels is one of the service's endpoints.
@@ -115,25 +153,33 @@ public struct ServiceEndpoint: Codable, Sendable, Hashable {
   public var address: String
   /// Its labels (balancing splits and routes select on them).
   public var labels: [String: String]
+  /// Whether its host's agent last found it healthy (true when not checked).
+  public var healthy: Bool
 
   /// Creates an endpoint.
-  public init(workload: String, host: String, address: String, labels: [String: String]) {
+  public init(workload: String, host: String, address: String, labels: [String: String], healthy: Bool = true)
+  {
     self.workload = workload
     self.host = host
     self.address = address
     self.labels = labels
+    self.healthy = healthy
   }
 
-  /// The endpoints of `service` among `resources`: the workloads of its network whose labels
-  /// match its selector and that have an address, sorted by workload name.
-  public static func of(_ service: ServiceSpec, in resources: [Resource]) -> [ServiceEndpoint] {
+  /// The endpoints of service `name` among `resources`: the workloads of its network whose labels
+  /// match its selector and that have an address, sorted by workload name, with their health.
+  public static func of(_ service: ServiceSpec, named name: String, in resources: [Resource])
+    -> [ServiceEndpoint]
+  {
     resources.compactMap { r -> ServiceEndpoint? in
       guard r.kind == .workload, let spec = try? r.decodeSpec(WorkloadSpec.self),
         spec.network == service.network, service.selects(r.metadata.labels),
         let address = spec.address, !address.isEmpty
       else { return nil }
+      let health = ((try? r.decodeStatus(WorkloadStatus.self)) ?? nil)?.health[name] ?? true
       return ServiceEndpoint(
-        workload: r.metadata.name, host: spec.host, address: address, labels: r.metadata.labels ?? [:])
+        workload: r.metadata.name, host: spec.host, address: address, labels: r.metadata.labels ?? [:],
+        healthy: health)
     }.sorted { $0.workload < $1.workload }
   }
 }

@@ -167,6 +167,13 @@ public enum Validation {
         }
       }
     }
+    if let check = r.spec["healthCheck"],
+      let unknown = check.keys.first(where: { !ServiceHealthCheck.fields.contains($0) })
+    {
+      throw fail(
+        "spec.healthCheck.\(unknown)",
+        "unknown field; healthCheck has \(ServiceHealthCheck.fields.sorted().joined(separator: ", "))")
+    }
     if let balancer = r.spec["balancer"],
       let unknown = balancer.keys.first(where: { !ServiceBalancing.fields.contains($0) })
     {
@@ -200,6 +207,17 @@ public enum Validation {
       }
       guard address != ServiceSpec.vipRange.network.address else {
         throw fail("spec.vip", "\(vip) is the range's network address")
+      }
+    }
+    if let check = spec.healthCheck {
+      if let path = check.path, !path.hasPrefix("/") {
+        throw fail("spec.healthCheck.path", "'\(path)' must start with /")
+      }
+      if let seconds = check.intervalSeconds, !(1...300).contains(seconds) {
+        throw fail("spec.healthCheck.intervalSeconds", "\(seconds) is outside 1-300")
+      }
+      if let ms = check.timeoutMilliseconds, !(10...60_000).contains(ms) {
+        throw fail("spec.healthCheck.timeoutMilliseconds", "\(ms) is outside 10-60000")
       }
     }
     if spec.balancer?.hashKey != nil, spec.balancer?.policy != .ringHash {

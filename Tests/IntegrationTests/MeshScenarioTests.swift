@@ -144,6 +144,7 @@ struct MeshScenarioTests {
         network: blue
         selector: {app: backend}
         ports: [{port: 80, targetPort: 8080}]
+        healthCheck: {path: /healthz, intervalSeconds: 1, timeoutMilliseconds: 500}
       """)
     #expect(applied.status == 0, "\(applied.output)")
     func add(_ name: String, host: Int, label: String, mesh: Bool = false) throws {
@@ -170,7 +171,29 @@ struct MeshScenarioTests {
     try add("b2", host: 2, label: "app=backend")
     #expect(eventually(15) { answers(10) == ["b1": 5, "b2": 5] }, "b2 joins the rotation")
 
-    // The admin page tells what happened: 14 connections through the service, by endpoint.
+    // A replica whose health check fails gets no traffic, and gets it back once healthy.
+    let b1Address = String(
+      try #require(Lab.load(lab)?.workloads?.first { $0.name == "b1" }?.address.split(separator: "/").first))
+    func setHealthy(_ healthy: Bool) throws {
+      let body =
+        "{\"name\":\"b1\",\"latencyMilliseconds\":0,\"failRatio\":0,\"failStatus\":503,\"healthy\":\(healthy)}"
+      let put = try labExec(
+        lab, "client", "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", body,
+        "http://\(b1Address):8080/_weft/echo")
+      #expect(put.status == 0, "\(put.output)")
+    }
+    try setHealthy(false)
+    let failedAt = Date()
+    #expect(eventually(8) { answers(10) == ["b2": 10] }, "unhealthy b1 leaves the rotation")
+    print(
+      "mesh: b1 out of rotation \(Int(Date().timeIntervalSince(failedAt) * 1000)) ms after its check started failing"
+    )
+    let health = try await Lab.client(lab).endpoints(of: "backend").map(\.healthy)
+    #expect(health == [false, true], "\(health)")
+    try setHealthy(true)
+    #expect(eventually(8) { answers(10) == ["b1": 5, "b2": 5] }, "healthy again, b1 is back")
+
+    // The admin page tells what happened: connections through the service, by endpoint.
     let metrics = try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/metrics").output
     #expect(
       metrics.contains("weft_proxy_connections_total{direction=\"outbound\",outcome=\"service\"}"),
@@ -189,9 +212,7 @@ struct MeshScenarioTests {
         .output
     }
     #expect(try dig("+short", "backend.weft").trimmingCharacters(in: .whitespacesAndNewlines) == "100.64.0.1")
-    let b1Address = try #require(
-      Lab.load(lab)?.workloads?.first { $0.name == "b1" }?.address.split(separator: "/").first)
-    #expect(try dig("+short", "B1.weft").trimmingCharacters(in: .whitespacesAndNewlines) == String(b1Address))
+    #expect(try dig("+short", "B1.weft").trimmingCharacters(in: .whitespacesAndNewlines) == b1Address)
     #expect(try dig("nosuch.weft").contains("status: NXDOMAIN"))
     #expect(try dig("backend.weft", "AAAA").contains("status: NOERROR"))
 

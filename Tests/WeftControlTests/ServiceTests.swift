@@ -76,6 +76,13 @@ struct ServiceTests {
       ("  vip: 10.0.0.1", "spec.vip: '10.0.0.1' is not an address in 100.64.0.0/16"),
       ("  vip: 100.64.0.0", "spec.vip: 100.64.0.0 is the range's network address"),
       ("  selectr: {}", "spec.selectr: unknown field"),
+      ("  healthCheck: {path: healthz}", "spec.healthCheck.path: 'healthz' must start with /"),
+      ("  healthCheck: {intervalSeconds: 0}", "spec.healthCheck.intervalSeconds: 0 is outside 1-300"),
+      (
+        "  healthCheck: {timeoutMilliseconds: 5}",
+        "spec.healthCheck.timeoutMilliseconds: 5 is outside 10-60000"
+      ),
+      ("  healthCheck: {interval: 5}", "spec.healthCheck.interval: unknown field"),
     ]
     for (extra, expected) in cases {
       let error = problem(serviceYAML("s", extra))
@@ -128,6 +135,13 @@ struct ServiceTests {
       #expect(endpoints.map(\.workload) == ["b1", "b2"])
       #expect(endpoints.map(\.address) == ["100.96.1.2", "100.96.1.3"])
       #expect(endpoints[1].labels["version"] == "v2")
+      #expect(endpoints.allSatisfy { $0.healthy }, "unchecked endpoints count as healthy")
+      // An agent's finding shows in the endpoints; reporting the same again changes nothing.
+      let reported = try await client.reportHealth(workload: "b2", service: "backend", healthy: false)
+      let again = try await client.reportHealth(workload: "b2", service: "backend", healthy: false)
+      #expect(again.metadata.revision == reported.metadata.revision)
+      let health = try await client.endpoints(of: "backend").map(\.healthy)
+      #expect(health == [true, false])
       // A workload that goes is no longer an endpoint.
       _ = try await controller.delete(ResourceKey(kind: .workload, name: "b1"))
       #expect(try await client.endpoints(of: "backend").map(\.workload) == ["b2"])

@@ -40,6 +40,24 @@ struct ServiceTableTests {
     #expect(other.port == 9000 && proto == .tcp)
   }
 
+  @Test func unhealthyEndpointsGetNoConnections() {
+    let table = ServiceTable()
+    var s = snapshot(version: 1, endpoints: ["100.96.2.2", "100.96.3.2"])
+    s.services[0].unhealthy = ["100.96.2.2"]
+    table.apply(s)
+    for _ in 0..<6 {
+      guard case .service(_, let endpoint, _, _) = table.decide(address: vip, port: 80, now: 0) else {
+        Issue.record("not routed")
+        return
+      }
+      #expect(endpoint.host == "100.96.3.2")
+    }
+    #expect(table.clusters[0].endpoints.map(\.healthy) == [false, true])
+    s.services[0].unhealthy = ["100.96.2.2", "100.96.3.2"]
+    table.apply(s)
+    #expect(table.decide(address: vip, port: 80, now: 0) == .noEndpoint(service: "backend"))
+  }
+
   @Test func anythingElsePassesThroughAndNoEndpointIsSaid() {
     let table = ServiceTable()
     table.apply(snapshot(version: 1, endpoints: []))

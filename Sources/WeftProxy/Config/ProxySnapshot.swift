@@ -23,9 +23,11 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
       guard let spec = try? r.decodeSpec(ServiceSpec.self),
         let vip = (try? r.decodeStatus(ServiceStatus.self))??.vip
       else { return nil }
+      let endpoints = ServiceEndpoint.of(spec, named: r.metadata.name, in: resources)
+      let unhealthy = endpoints.filter { !$0.healthy }.map(\.address)
       return ProxyService(
         name: r.metadata.name, vip: vip, ports: spec.ports, balancer: spec.balancer ?? ServiceBalancing(),
-        endpoints: ServiceEndpoint.of(spec, in: resources).map(\.address))
+        endpoints: endpoints.map(\.address), unhealthy: unhealthy.isEmpty ? nil : unhealthy)
     }
     return ProxySnapshot(version: version, services: services.sorted { $0.name < $1.name })
   }
@@ -43,15 +45,19 @@ public struct ProxyService: Codable, Sendable, Hashable {
   public var balancer: ServiceBalancing
   /// The endpoints' overlay addresses (IPv4).
   public var endpoints: [String]
+  /// Those of them whose health check fails: they get no traffic.
+  public var unhealthy: [String]?
 
   /// Creates a service.
   public init(
-    name: String, vip: String, ports: [ServicePort], balancer: ServiceBalancing, endpoints: [String]
+    name: String, vip: String, ports: [ServicePort], balancer: ServiceBalancing, endpoints: [String],
+    unhealthy: [String]? = nil
   ) {
     self.name = name
     self.vip = vip
     self.ports = ports
     self.balancer = balancer
     self.endpoints = endpoints
+    self.unhealthy = unhealthy
   }
 }

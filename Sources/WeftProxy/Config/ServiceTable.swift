@@ -51,9 +51,12 @@ public final class ServiceTable: Sendable {
           balancer = BalancerConfiguration(policy: policy, hashKey: service.balancer.hashKey)
             .makeLoadBalancer()
         }
+        let unhealthy = Set(service.unhealthy ?? [])
         balancer.update(
-          endpoints: service.endpoints.compactMap { IPv4Address($0) }.map {
-            BalancerEndpoint(EndpointAddress(ipv4: $0.value, port: 0))
+          endpoints: service.endpoints.compactMap { text in IPv4Address(text).map { (text, $0) } }.map {
+            text, address in
+            BalancerEndpoint(
+              EndpointAddress(ipv4: address.value, port: 0), isHealthy: !unhealthy.contains(text))
           })
         balancers[service.name] = balancer
         for port in service.ports {
