@@ -117,7 +117,10 @@ let package = Package(
       dependencies: ["WeftDatapath", "WeftAgent", "WeftLinux", "WeftWire", "WeftModel"]
     ),
     .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI"]),
-    .testTarget(name: "WeftProxyTests", dependencies: ["WeftProxy", "WeftModel"]),
+    .testTarget(
+      name: "WeftProxyTests",
+      dependencies: ["WeftProxy", "WeftModel", .product(name: "NIOHTTP1", package: "swift-nio")]
+    ),
     .testTarget(
       name: "WeftEchoTests",
       dependencies: ["WeftEcho", .product(name: "AsyncHTTPClient", package: "async-http-client")]

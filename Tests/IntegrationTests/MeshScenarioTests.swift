@@ -5,11 +5,14 @@ import WeftLinux
 import WeftModel
 import WeftProxy
 
-/// `weft echo call URL -n N -o json` from a lab workload, decoded. Every request on a connection
-/// of its own: the sidecar balances connections until it speaks HTTP itself.
-func echoCall(_ lab: String, _ from: String, _ url: String, _ n: Int) throws -> [String: Any] {
-  let result = try labExec(
-    lab, from, weftBinary, "echo", "call", url, "-n", String(n), "-H", "Connection: close", "-o", "json")
+/// `weft echo call URL -n N -o json` from a lab workload, decoded. Unless `keepAlive`, every
+/// request on a connection of its own (a `tcp` service is balanced per connection).
+func echoCall(_ lab: String, _ from: String, _ url: String, _ n: Int, keepAlive: Bool = false) throws
+  -> [String: Any]
+{
+  let result = try weftArgs(
+    ["lab", "exec", lab, from, "--", weftBinary, "echo", "call", url, "-n", String(n), "-o", "json"]
+      + (keepAlive ? [] : ["-H", "Connection: close"]))
   let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
   return object ?? [:]
 }
@@ -89,9 +92,23 @@ struct MeshScenarioTests {
         try labExec(lab, "client", "nft", "list", "table", "ip", "weft_mesh").status == 0
       },
       "the interception rules go in once the proxy is ready")
-    let spread = try echoCall(lab, "client", "http://100.64.0.1/", 40)
+    // The port speaks http: the sidecar balances each request, even on one kept-alive connection.
+    let spread = try echoCall(lab, "client", "http://100.64.0.1/", 40, keepAlive: true)
     #expect(spread["statuses"] as? [String: Int] == ["200": 40], "\(spread)")
     #expect(spread["workloads"] as? [String: Int] == ["b1": 20, "b2": 20], "\(spread)")
+    // A 300 KB body goes through to an endpoint and comes back (echoed) byte for byte.
+    let payload = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+    try payload.write(to: URL(fileURLWithPath: "\(logs)/payload.bin"))
+    let echoed = try labExec(
+      lab, "client", "curl", "-sf", "-o", "\(logs)/echoed.bin", "--data-binary", "@\(logs)/payload.bin",
+      "http://100.64.0.1/upload")
+    #expect(echoed.status == 0, "\(echoed.output)")
+    #expect(FileManager.default.contents(atPath: "\(logs)/echoed.bin") == payload)
+    // A request that could be read two ways (Content-Length and Transfer-Encoding) is refused.
+    let smuggled = try labExec(
+      lab, "client", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Length: 5", "-H",
+      "Transfer-Encoding: chunked", "-d", "hello", "http://100.64.0.1/")
+    #expect(smuggled.output == "400", "\(smuggled.output)")
 
     // A destination that is not a service passes through the proxy untouched.
     let direct = try labExec(lab, "client", "curl", "-sf", "-m", "2", "http://\(b1):8080/")

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import Testing
 
 @testable import WeftProxy
@@ -82,5 +83,31 @@ struct DetectionAndInterceptionTests {
     #expect(process.terminationStatus == 0, "\(text)")
     #expect(text.components(separatedBy: "table ip weft_mesh").count == 2, "one table: \(text)")
     #expect(text.contains("redirect to :15001") && text.contains("redirect to :15006"))
+  }
+}
+
+@Suite("sidecar: request checks against smuggling")
+struct HTTPRequestCheckTests {
+  func head(_ headers: [(String, String)]) -> HTTPRequestHead {
+    HTTPRequestHead(version: .http1_1, method: .POST, uri: "/", headers: HTTPHeaders(headers))
+  }
+
+  @Test func ambiguousFramingIsRefused() {
+    #expect(HTTPRequestCheck.problem(head([("content-length", "5")])) == nil)
+    #expect(HTTPRequestCheck.problem(head([("transfer-encoding", "chunked")])) == nil)
+    #expect(HTTPRequestCheck.problem(head([("content-length", "5"), ("content-length", "5")])) == nil)
+    #expect(
+      HTTPRequestCheck.problem(head([("content-length", "5"), ("transfer-encoding", "chunked")]))
+        == "both Content-Length and Transfer-Encoding")
+    #expect(
+      HTTPRequestCheck.problem(head([("content-length", "5"), ("content-length", "6")]))
+        == "conflicting Content-Length values")
+    #expect(
+      HTTPRequestCheck.problem(head([("content-length", "5, 6")])) == "conflicting Content-Length values")
+    #expect(
+      HTTPRequestCheck.problem(head([("content-length", "-1")])) == "Content-Length '-1' is not a number")
+    #expect(
+      HTTPRequestCheck.problem(head([("transfer-encoding", "chunked, gzip")]))
+        == "Transfer-Encoding must end with chunked")
   }
 }

@@ -87,6 +87,13 @@ public final class ServiceTable: Sendable {
     }
   }
 
+  /// The service and protocol behind a VIP and port, without picking an endpoint.
+  public func lookup(address: UInt32, port: UInt16) -> (service: String, protocol: ServiceProtocol)? {
+    self.state.withLock { state in
+      state.entries[Self.key(address, port)].map { ($0.service.name, $0.port.effectiveProtocol) }
+    }
+  }
+
   /// Ends a connection (or request) that ``decide(address:port:context:now:)`` sent to a service,
   /// so that the balancer's load and latency figures stay true.
   public func finish(_ token: RequestToken, service: String, now: UInt64, success: Bool) {

@@ -100,6 +100,13 @@ public final class SidecarProxy: Sendable {
   }
 
   private func relay(_ client: any Channel, to destination: EndpointAddress, outbound: Bool, mark: UInt32) {
+    if outbound, let found = self.table.lookup(address: destination.ipv4, port: destination.port),
+      found.protocol == .http
+    {
+      self.count { $0.outboundToService += 1 }
+      self.forwardHTTP(client, to: destination, mark: mark)
+      return
+    }
     var target = destination
     var chosen: Lease?
     if outbound {
@@ -163,6 +170,23 @@ public final class SidecarProxy: Sendable {
           client.close(promise: nil)
         }
       }
+  }
+
+  /// Serves an `http` service's client connection request by request (``HTTPForwarder``).
+  private func forwardHTTP(_ client: any Channel, to destination: EndpointAddress, mark: UInt32) {
+    let table = self.table
+    client.eventLoop.execute {
+      do {
+        try client.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+        try client.pipeline.syncOperations.addHandler(
+          HTTPForwarder(table: table, address: destination.ipv4, port: destination.port, mark: mark))
+        client.setOption(.allowRemoteHalfClosure, value: false).whenComplete { _ in
+          client.setOption(.autoRead, value: true).whenFailure { _ in client.close(promise: nil) }
+        }
+      } catch {
+        client.close(promise: nil)
+      }
+    }
   }
 
   /// A connection the balancer of `service` counts.

@@ -1,0 +1,298 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Proxies one client connection to an `http` service request by request: each request gets its
+/// own balancer pick, so a keep-alive client is spread over the endpoints like one that
+/// reconnects. Upstream connections are kept per endpoint for the client connection's life
+/// and reused. Requests are taken one at a time (NIO's pipelining handler holds the next until the
+/// response is written). Requests that could smuggle a second one past a peer (both
+/// Content-Length and Transfer-Encoding, or conflicting Content-Lengths) get a 400 and the
+/// connection is closed; an upgrade (WebSocket) is not proxied yet and gets a 501.
+final class HTTPForwarder: ChannelInboundHandler {
+  typealias InboundIn = HTTPServerRequestPart
+  typealias OutboundOut = HTTPServerResponsePart
+
+  private let table: ServiceTable
+  private let address: UInt32
+  private let port: UInt16
+  private let mark: UInt32
+  private var context: ChannelHandlerContext?
+  private var upstreams: [EndpointAddress: any Channel] = [:]
+  private var exchange: Exchange?
+  /// Swallow the rest of a request already answered (an error answer before its body ended).
+  private var discarding = false
+
+  /// One request in flight.
+  private struct Exchange {
+    var service: String
+    var endpoint: EndpointAddress
+    var token: RequestToken?
+    var upstream: (any Channel)?
+    var pending: [HTTPClientRequestPart] = []
+    var keepAlive: Bool
+    var version: HTTPVersion
+    var responding = false
+    var status: UInt = 0
+  }
+
+  init(table: ServiceTable, address: UInt32, port: UInt16, mark: UInt32) {
+    self.table = table
+    self.address = address
+    self.port = port
+    self.mark = mark
+  }
+
+  func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+  func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    if let exchange = self.exchange { self.finish(exchange, success: false) }
+    self.exchange = nil
+    for channel in self.upstreams.values { channel.close(promise: nil) }
+    self.upstreams = [:]
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    context.close(promise: nil)
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    switch self.unwrapInboundIn(data) {
+    case .head(var head):
+      self.discarding = false
+      if let problem = HTTPRequestCheck.problem(head) {
+        self.respond(status: .badRequest, message: problem, version: head.version, keepAlive: false)
+        return
+      }
+      if head.headers.contains(name: "upgrade") {
+        self.respond(
+          status: .notImplemented, message: "upgrades are not proxied yet", version: head.version,
+          keepAlive: head.isKeepAlive)
+        return
+      }
+      let keepAlive = head.isKeepAlive
+      let now = UInt64(MonotonicClock.nanoseconds())
+      switch self.table.decide(address: self.address, port: self.port, now: now) {
+      case .service(let name, let endpoint, _, let token):
+        // The upstream connection is ours to keep alive; the client's wish is answered here.
+        head.headers.remove(name: "connection")
+        head.headers.remove(name: "keep-alive")
+        head.version = .http1_1
+        self.exchange = Exchange(
+          service: name, endpoint: endpoint, token: token, pending: [.head(head)], keepAlive: keepAlive,
+          version: head.version)
+        self.connect(to: endpoint)
+      case .noEndpoint(let service):
+        self.respond(
+          status: .serviceUnavailable, message: "service \(service) has no healthy endpoint",
+          version: head.version,
+          keepAlive: keepAlive)
+      case .passthrough:
+        self.respond(status: .badGateway, message: "no such service", version: head.version, keepAlive: false)
+      }
+    case .body(let buffer):
+      guard !self.discarding else { return }
+      self.forward(.body(.byteBuffer(buffer)), flush: false)
+    case .end(let trailers):
+      guard !self.discarding else {
+        self.discarding = false
+        return
+      }
+      self.forward(.end(trailers), flush: true)
+    }
+  }
+
+  // MARK: - Upstream
+
+  private func connect(to endpoint: EndpointAddress) {
+    guard let context else { return }
+    if let channel = self.upstreams[endpoint], channel.isActive {
+      self.exchange?.upstream = channel
+      self.flushPending()
+      return
+    }
+    let loop = context.eventLoop
+    let me = NIOLoopBound(self, eventLoop: loop)
+    ClientBootstrap(group: loop)
+      .channelOption(
+        ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SidecarProxy.soMark)),
+        value: SocketOptionValue(Int32(bitPattern: self.mark))
+      )
+      .connectTimeout(.seconds(5))
+      .channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try channel.pipeline.syncOperations.addHTTPClientHandlers()
+          try channel.pipeline.syncOperations.addHandler(
+            UpstreamHandler(forwarder: me.value, endpoint: endpoint))
+        }
+      }
+      .connect(host: endpoint.host, port: Int(endpoint.port))
+      .whenComplete { result in
+        let forwarder = me.value
+        switch result {
+        case .success(let channel):
+          forwarder.upstreams[endpoint] = channel
+          guard forwarder.exchange?.endpoint == endpoint else { return }
+          forwarder.exchange?.upstream = channel
+          forwarder.flushPending()
+        case .failure:
+          guard let exchange = forwarder.exchange, exchange.endpoint == endpoint else { return }
+          forwarder.finish(exchange, success: false)
+          forwarder.exchange = nil
+          forwarder.discarding = true
+          forwarder.respond(
+            status: .serviceUnavailable, message: "could not connect to \(endpoint)",
+            version: exchange.version,
+            keepAlive: exchange.keepAlive)
+        }
+      }
+  }
+
+  private func forward(_ part: HTTPClientRequestPart, flush: Bool) {
+    guard self.exchange != nil else { return }
+    if let upstream = self.exchange?.upstream, self.exchange?.pending.isEmpty == true {
+      upstream.write(part, promise: nil)
+      if flush { upstream.flush() }
+    } else {
+      self.exchange?.pending.append(part)
+    }
+  }
+
+  private func flushPending() {
+    guard let upstream = self.exchange?.upstream, let parts = self.exchange?.pending else { return }
+    self.exchange?.pending = []
+    for part in parts { upstream.write(part, promise: nil) }
+    upstream.flush()
+  }
+
+  /// A response part from `endpoint`'s connection.
+  fileprivate func upstreamRead(_ part: HTTPClientResponsePart, from endpoint: EndpointAddress) {
+    guard let context, var exchange = self.exchange, exchange.endpoint == endpoint else { return }
+    switch part {
+    case .head(let response):
+      var headers = response.headers
+      headers.remove(name: "connection")
+      headers.remove(name: "keep-alive")
+      if !exchange.keepAlive { headers.add(name: "connection", value: "close") }
+      exchange.responding = true
+      exchange.status = response.status.code
+      self.exchange = exchange
+      context.write(
+        self.wrapOutboundOut(
+          .head(HTTPResponseHead(version: exchange.version, status: response.status, headers: headers))),
+        promise: nil)
+    case .body(let buffer):
+      context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    case .end(let trailers):
+      self.exchange = nil
+      self.finish(exchange, success: exchange.status < 500)
+      let written = context.eventLoop.makePromise(of: Void.self)
+      if !exchange.keepAlive {
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+      }
+      context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: written)
+    }
+  }
+
+  /// `endpoint`'s connection closed.
+  fileprivate func upstreamClosed(_ endpoint: EndpointAddress) {
+    self.upstreams[endpoint] = nil
+    guard let exchange = self.exchange, exchange.endpoint == endpoint, exchange.upstream != nil else {
+      return
+    }
+    self.exchange = nil
+    self.finish(exchange, success: false)
+    if exchange.responding {
+      self.context?.close(promise: nil)  // half a response cannot be mended
+    } else {
+      self.discarding = true
+      self.respond(
+        status: .badGateway, message: "\(endpoint) closed the connection", version: exchange.version,
+        keepAlive: false)
+    }
+  }
+
+  // MARK: - Helpers
+
+  private func finish(_ exchange: Exchange, success: Bool) {
+    guard let token = exchange.token else { return }
+    self.table.finish(
+      token, service: exchange.service, now: UInt64(MonotonicClock.nanoseconds()), success: success)
+  }
+
+  /// Answers the current request from the proxy itself.
+  private func respond(status: HTTPResponseStatus, message: String, version: HTTPVersion, keepAlive: Bool) {
+    guard let context else { return }
+    self.discarding = true
+    var body = context.channel.allocator.buffer(capacity: message.utf8.count + 1)
+    body.writeString(message + "\n")
+    var headers = HTTPHeaders([
+      ("content-type", "text/plain"), ("content-length", String(body.readableBytes)),
+      ("x-weft-proxy", "error"),
+    ])
+    if !keepAlive { headers.add(name: "connection", value: "close") }
+    context.write(
+      self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))),
+      promise: nil)
+    context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    let written = context.eventLoop.makePromise(of: Void.self)
+    if !keepAlive {
+      let channel = context.channel
+      written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+    }
+    context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: written)
+  }
+}
+
+/// Hands an upstream connection's response parts to its forwarder.
+private final class UpstreamHandler: ChannelInboundHandler {
+  typealias InboundIn = HTTPClientResponsePart
+
+  private let forwarder: HTTPForwarder
+  private let endpoint: EndpointAddress
+
+  init(forwarder: HTTPForwarder, endpoint: EndpointAddress) {
+    self.forwarder = forwarder
+    self.endpoint = endpoint
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    self.forwarder.upstreamRead(self.unwrapInboundIn(data), from: self.endpoint)
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    self.forwarder.upstreamClosed(self.endpoint)
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    context.close(promise: nil)
+  }
+}
+
+/// Request checks that keep a request from being read differently by the proxy and the endpoint.
+public enum HTTPRequestCheck {
+  /// Why a request head is refused, or nil.
+  public static func problem(_ head: HTTPRequestHead) -> String? {
+    let lengths = head.headers["content-length"]
+    let encodings = head.headers["transfer-encoding"]
+    if !lengths.isEmpty && !encodings.isEmpty {
+      return "both Content-Length and Transfer-Encoding"
+    }
+    let values = Set(
+      lengths.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } })
+    if values.count > 1 { return "conflicting Content-Length values" }
+    if let value = values.first, UInt64(value) == nil { return "Content-Length '\(value)' is not a number" }
+    if let last = encodings.last,
+      last.lowercased().split(separator: ",").last?.trimmingCharacters(in: .whitespaces) != "chunked"
+    {
+      return "Transfer-Encoding must end with chunked"
+    }
+    return nil
+  }
+}
