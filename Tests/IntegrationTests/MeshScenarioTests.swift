@@ -125,12 +125,43 @@ struct MeshScenarioTests {
       },
       "the new snapshot is used")
 
+    // ewma: a replica made slow (50 ms added) gets clearly less than round robin's half.
+    let slow = "{\"name\":\"b1\",\"latencyMilliseconds\":50,\"failRatio\":0,\"failStatus\":503}"
+    #expect(
+      try labExec(
+        lab, "client", "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", slow,
+        "http://\(b1):8080/_weft/echo"
+      ).status == 0)
+    var ewma = snapshot
+    ewma.version = 3
+    ewma.services[0].balancer = ServiceBalancing(policy: .ewma)
+    try JSONEncoder().encode(ewma).write(to: URL(fileURLWithPath: config))
+    #expect(
+      eventually(10) {
+        ((try? echoCall(lab, "client", "http://100.64.0.1/", 4, keepAlive: true))?["workloads"]
+          as? [String: Int])?[
+            "b2"] != nil
+          && (try? String(contentsOfFile: "\(logs)/proxy.log", encoding: .utf8))?.contains("version 3")
+            == true
+      })
+    let weighed = try weftArgs([
+      "lab", "exec", lab, "client", "--", weftBinary, "echo", "call", "http://100.64.0.1/", "-n", "200", "-c",
+      "4",
+      "-o", "json",
+    ])
+    let counts =
+      (try JSONSerialization.jsonObject(with: Data(weighed.output.utf8)) as? [String: Any])?["workloads"]
+      as? [String: Int] ?? [:]
+    #expect((counts["b1"] ?? 0) + (counts["b2"] ?? 0) == 200, "\(weighed.output)")
+    #expect((counts["b1"] ?? 0) < 60, "the slow replica gets well under half: \(counts)")
+    print("mesh: ewma with b1 50 ms slower: \(counts)")
+
     // Stopped, the proxy takes its rules along: direct traffic still flows, the VIP is gone again.
     Spawn.stop(pids.removeLast())
     #expect(try labExec(lab, "client", "nft", "list", "table", "ip", "weft_mesh").status != 0)
     #expect(try labExec(lab, "client", "curl", "-sf", "-m", "2", "http://\(b1):8080/").output == "b1\n")
     let proxyLog = (try? String(contentsOfFile: "\(logs)/proxy.log", encoding: .utf8)) ?? ""
-    #expect(proxyLog.contains("weft proxy: ready") && proxyLog.contains("snapshot version 2"), "\(proxyLog)")
+    #expect(proxyLog.contains("weft proxy: ready") && proxyLog.contains("snapshot version 3"), "\(proxyLog)")
   }
 
   @Test func aMeshedWorkloadFollowsItsAgentAndKeepsServingWhenTheAgentIsAway() async throws {
