@@ -17,24 +17,22 @@ func echoCall(_ lab: String, _ from: String, _ url: String, _ n: Int, keepAlive:
   return object ?? [:]
 }
 
-@Suite("sidecar: a workload's TCP goes through weft proxy to a service's endpoints", .serialized)
-struct MeshScenarioTests {
-  let lab = "ms\(getpid() % 100_000)"
+/// A lab for the mesh scenarios: network blue and service backend (`spec` lines added to its
+/// spec), a scratch directory, and the processes a test starts; `tearDown` removes them all.
+final class MeshLab {
+  let name: String
+  let logs: String
+  var pids: [pid_t] = []
 
-  @Test func connectionsToAServiceVIPAreSpreadOverItsEndpointsAndOthersPassUntouched() async throws {
-    _ = try? Lab.down(name: lab)
-    let up = try weftArgs(["lab", "up", lab, "--hosts", "3"])
+  init(_ name: String, hosts: Int, spec: String) throws {
+    self.name = name
+    _ = try? Lab.down(name: name)
+    let up = try weftArgs(["lab", "up", name, "--hosts", String(hosts)])
     #expect(up.status == 0, "\(up.output)")
-    var pids: [pid_t] = []
-    let logs = FileManager.default.temporaryDirectory.appendingPathComponent("weft-\(lab)-mesh").path
-    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-    defer {
-      for pid in pids { Spawn.stop(pid) }
-      _ = try? Lab.down(name: lab)
-      try? FileManager.default.removeItem(atPath: logs)
-    }
+    self.logs = FileManager.default.temporaryDirectory.appendingPathComponent("weft-\(name)-mesh").path
+    try FileManager.default.createDirectory(atPath: self.logs, withIntermediateDirectories: true)
     let applied = try labApply(
-      lab,
+      name,
       """
       apiVersion: weft/v1
       kind: Network
@@ -47,22 +45,48 @@ struct MeshScenarioTests {
       spec:
         network: blue
         selector: {app: backend}
-        ports: [{port: 80, targetPort: 8080, protocol: http}]
+      \(spec)
       """)
     #expect(applied.status == 0, "\(applied.output)")
-    for (name, host, label) in [
-      ("client", 1, "app=client"), ("b1", 2, "app=backend"), ("b2", 3, "app=backend"),
-    ] {
-      let add = try weftArgs([
-        "lab", "workload", "add", lab, name, "--host", "host\(host)", "--network", "blue", "--label", label,
-      ])
-      #expect(add.status == 0, "\(add.output)")
+  }
+
+  /// Adds a workload (with a sidecar when `mesh`); one named b... serves `weft echo` on 8080.
+  func add(_ workload: String, host: Int, label: String, mesh: Bool = false) throws {
+    let add = try weftArgs(
+      [
+        "lab", "workload", "add", self.name, workload, "--host", "host\(host)", "--network", "blue",
+        "--label", label,
+      ]
+        + (mesh ? ["--mesh"] : []))
+    #expect(add.status == 0, "\(add.output)")
+    if workload.hasPrefix("b") {
+      self.pids.append(
+        try NetworkNamespace("weft-\(self.name)-wl.\(workload)").spawnDetached(
+          [weftBinary, "echo", "serve", "--port", "8080", "--name", workload],
+          logPath: "\(self.logs)/\(workload).log"))
     }
-    for name in ["b1", "b2"] {
-      pids.append(
-        try NetworkNamespace("weft-\(lab)-wl.\(name)").spawnDetached(
-          [weftBinary, "echo", "serve", "--port", "8080", "--name", name], logPath: "\(logs)/\(name).log"))
-    }
+  }
+
+  func tearDown() {
+    for pid in self.pids { Spawn.stop(pid) }
+    _ = try? Lab.down(name: self.name)
+    try? FileManager.default.removeItem(atPath: self.logs)
+  }
+}
+
+@Suite("sidecar: a workload's TCP goes through weft proxy to a service's endpoints", .serialized)
+struct MeshScenarioTests {
+  let lab = "ms\(getpid() % 100_000)"
+
+  @Test func connectionsToAServiceVIPAreSpreadOverItsEndpointsAndOthersPassUntouched() async throws {
+    let mesh = try MeshLab(
+      self.lab, hosts: 3, spec: "  ports: [{port: 80, targetPort: 8080, protocol: http}]")
+    defer { mesh.tearDown() }
+    let lab = mesh.name
+    let logs = mesh.logs
+    try mesh.add("client", host: 1, label: "app=client")
+    try mesh.add("b1", host: 2, label: "app=backend")
+    try mesh.add("b2", host: 3, label: "app=backend")
     let client = try Lab.client(lab)
     let resources = try await client.list(.service).items + client.list(.workload).items
     let snapshot = ProxySnapshot.build(version: 1, from: resources)
@@ -84,7 +108,7 @@ struct MeshScenarioTests {
     // With it, round robin over the two endpoints, exactly even.
     let config = "\(logs)/snapshot.json"
     try JSONEncoder().encode(snapshot).write(to: URL(fileURLWithPath: config))
-    pids.append(
+    mesh.pids.append(
       try NetworkNamespace("weft-\(lab)-wl.client").spawnDetached(
         [weftBinary, "proxy", "--config", config], logPath: "\(logs)/proxy.log"))
     #expect(
@@ -157,7 +181,7 @@ struct MeshScenarioTests {
     print("mesh: ewma with b1 50 ms slower: \(counts)")
 
     // Stopped, the proxy takes its rules along: direct traffic still flows, the VIP is gone again.
-    Spawn.stop(pids.removeLast())
+    Spawn.stop(mesh.pids.removeLast())
     #expect(try labExec(lab, "client", "nft", "list", "table", "ip", "weft_mesh").status != 0)
     #expect(try labExec(lab, "client", "curl", "-sf", "-m", "2", "http://\(b1):8080/").output == "b1\n")
     let proxyLog = (try? String(contentsOfFile: "\(logs)/proxy.log", encoding: .utf8)) ?? ""
@@ -165,46 +189,16 @@ struct MeshScenarioTests {
   }
 
   @Test func aMeshedWorkloadFollowsItsAgentAndKeepsServingWhenTheAgentIsAway() async throws {
-    let lab = self.lab + "a"
-    _ = try? Lab.down(name: lab)
-    let up = try weftArgs(["lab", "up", lab, "--hosts", "2"])
-    #expect(up.status == 0, "\(up.output)")
-    var pids: [pid_t] = []
-    let logs = FileManager.default.temporaryDirectory.appendingPathComponent("weft-\(lab)-mesh").path
-    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-    defer {
-      for pid in pids { Spawn.stop(pid) }
-      _ = try? Lab.down(name: lab)
-      try? FileManager.default.removeItem(atPath: logs)
-    }
-    let applied = try labApply(
-      lab,
-      """
-      apiVersion: weft/v1
-      kind: Network
-      metadata: {name: blue}
-      spec: {cidr: 100.96.0.0/16}
-      ---
-      apiVersion: weft/v1
-      kind: Service
-      metadata: {name: backend}
-      spec:
-        network: blue
-        selector: {app: backend}
-        ports: [{port: 80, targetPort: 8080}]
-        healthCheck: {path: /healthz, intervalSeconds: 1, timeoutMilliseconds: 500}
-      """)
-    #expect(applied.status == 0, "\(applied.output)")
-    func add(_ name: String, host: Int, label: String, mesh: Bool = false) throws {
-      let add = try weftArgs(
-        ["lab", "workload", "add", lab, name, "--host", "host\(host)", "--network", "blue", "--label", label]
-          + (mesh ? ["--mesh"] : []))
-      #expect(add.status == 0, "\(add.output)")
-      if name.hasPrefix("b") {
-        pids.append(
-          try NetworkNamespace("weft-\(lab)-wl.\(name)").spawnDetached(
-            [weftBinary, "echo", "serve", "--port", "8080", "--name", name], logPath: "\(logs)/\(name).log"))
-      }
+    let mesh = try MeshLab(
+      self.lab + "a", hosts: 2,
+      spec: """
+          ports: [{port: 80, targetPort: 8080}]
+          healthCheck: {path: /healthz, intervalSeconds: 1, timeoutMilliseconds: 500}
+        """)
+    defer { mesh.tearDown() }
+    let lab = mesh.name
+    func add(_ name: String, host: Int, label: String, mesh meshed: Bool = false) throws {
+      try mesh.add(name, host: host, label: label, mesh: meshed)
     }
     try add("b1", host: 2, label: "app=backend")
     try add("client", host: 1, label: "app=client", mesh: true)  // returns once its sidecar intercepts
