@@ -180,12 +180,36 @@ struct MeshScenarioTests {
     #expect((counts["b1"] ?? 0) < 60, "the slow replica gets well under half: \(counts)")
     print("mesh: ewma with b1 50 ms slower: \(counts)")
 
+    // ring_hash on a header: each user sticks to one replica; different users spread.
+    var ring = snapshot
+    ring.version = 4
+    ring.services[0].balancer = ServiceBalancing(policy: .ringHash, hashKey: .header("x-user"))
+    try JSONEncoder().encode(ring).write(to: URL(fileURLWithPath: config))
+    #expect(
+      eventually(10) {
+        (try? String(contentsOfFile: "\(logs)/proxy.log", encoding: .utf8))?.contains("version 4") == true
+      })
+    var replicaOf: [String: String] = [:]
+    for user in (1...12).map({ "user\($0)" }) {
+      let calls = try weftArgs([
+        "lab", "exec", lab, "client", "--", weftBinary, "echo", "call", "http://100.64.0.1/", "-n", "10",
+        "-H",
+        "x-user: \(user)", "-o", "json",
+      ])
+      let seen =
+        (try JSONSerialization.jsonObject(with: Data(calls.output.utf8)) as? [String: Any])?["workloads"]
+        as? [String: Int] ?? [:]
+      #expect(seen.count == 1 && seen.values.first == 10, "\(user) sticks to one replica: \(seen)")
+      replicaOf[user] = seen.keys.first
+    }
+    #expect(Set(replicaOf.values).count == 2, "twelve users use both replicas: \(replicaOf)")
+
     // Stopped, the proxy takes its rules along: direct traffic still flows, the VIP is gone again.
     Spawn.stop(mesh.pids.removeLast())
     #expect(try labExec(lab, "client", "nft", "list", "table", "ip", "weft_mesh").status != 0)
     #expect(try labExec(lab, "client", "curl", "-sf", "-m", "2", "http://\(b1):8080/").output == "b1\n")
     let proxyLog = (try? String(contentsOfFile: "\(logs)/proxy.log", encoding: .utf8)) ?? ""
-    #expect(proxyLog.contains("weft proxy: ready") && proxyLog.contains("snapshot version 3"), "\(proxyLog)")
+    #expect(proxyLog.contains("weft proxy: ready") && proxyLog.contains("snapshot version 4"), "\(proxyLog)")
   }
 
   @Test func aMeshedWorkloadFollowsItsAgentAndKeepsServingWhenTheAgentIsAway() async throws {

@@ -87,6 +87,15 @@ public final class ServiceTable: Sendable {
     }
   }
 
+  /// The pick context for a request to a VIP and port: the hash of the key its service's
+  /// `ring_hash` policy names (a header, a cookie or the source address), else none.
+  public func pickContext(
+    address: UInt32, port: UInt16, header: (String) -> String?, source: EndpointAddress?
+  ) -> PickContext {
+    let key = self.state.withLock { $0.entries[Self.key(address, port)]?.service.balancer.hashKey }
+    return key?.pickContext(header: header, sourceAddress: source) ?? .none
+  }
+
   /// The service and protocol behind a VIP and port, without picking an endpoint.
   public func lookup(address: UInt32, port: UInt16) -> (service: String, protocol: ServiceProtocol)? {
     self.state.withLock { state in

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import WeftWire
 
 /// Proxies one client connection to an `http` service request by request: each request gets its
 /// own balancer pick, so a keep-alive client is spread over the endpoints like one that
@@ -76,7 +77,18 @@ final class HTTPForwarder: ChannelInboundHandler {
       }
       let keepAlive = head.isKeepAlive
       let now = UInt64(MonotonicClock.nanoseconds())
-      switch self.table.decide(address: self.address, port: self.port, now: now) {
+      let headers = head.headers
+      let source = context.channel.remoteAddress.flatMap { remote -> EndpointAddress? in
+        guard let ip = remote.ipAddress, let v4 = IPv4Address(ip) else { return nil }
+        return EndpointAddress(ipv4: v4.value, port: UInt16(remote.port ?? 0))
+      }
+      let pick = self.table.pickContext(
+        address: self.address, port: self.port,
+        header: { name in
+          let values = headers[name]
+          return values.isEmpty ? nil : values.joined(separator: name == "cookie" ? "; " : ", ")
+        }, source: source)
+      switch self.table.decide(address: self.address, port: self.port, context: pick, now: now) {
       case .service(let name, let endpoint, _, let token):
         // The upstream connection is ours to keep alive; the client's wish is answered here.
         head.headers.remove(name: "connection")
