@@ -3,12 +3,28 @@ import Testing
 import WeftModel
 import WeftStore
 
+/// A store in a fresh directory `weft-store-PID-UUID` under the temporary directory. The stores
+/// stay open until the test process ends, so directories are removed by the next run: those of
+/// test processes that are gone (and of older runs, named without a pid), once per process.
 func temporaryStore(historyLimit: Int64 = 10_000) throws -> (SQLiteStore, String) {
-  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("weft-store-\(UUID().uuidString)")
+  _ = sweptStores
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+    "weft-store-\(getpid())-\(UUID().uuidString)")
   try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
   let path = dir.appendingPathComponent("weft.db").path
   return (try SQLiteStore(path: path, historyLimit: historyLimit), path)
 }
+
+let sweptStores: Void = {
+  let tmp = FileManager.default.temporaryDirectory
+  for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []
+  where name.hasPrefix("weft-store-") {
+    let pid = name.dropFirst("weft-store-".count).split(separator: "-").first.flatMap { Int32($0) }
+    if pid != getpid() && (pid == nil || kill(pid!, 0) != 0) {
+      try? FileManager.default.removeItem(at: tmp.appendingPathComponent(name))
+    }
+  }
+}()
 
 func network(_ name: String, _ cidr: String) throws -> Resource {
   try Resource(kind: .network, name: name, spec: NetworkSpec(cidr: cidr))
