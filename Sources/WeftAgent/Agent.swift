@@ -228,6 +228,12 @@ public actor Agent {
   private func runDueHealthChecks() async {
     let now = ContinuousClock.now
     var due: [DueCheck] = []
+    var current: Set<String> = []
+    defer {
+      // Workloads and services that are gone leave no bookkeeping behind.
+      self.nextCheck = self.nextCheck.filter { current.contains($0.key) }
+      self.reportedHealth = self.reportedHealth.filter { current.contains($0.key) }
+    }
     for (name, service) in self.services {
       guard let spec = try? service.decodeSpec(ServiceSpec.self), let check = spec.healthCheck,
         let port = spec.ports.first?.effectiveTargetPort
@@ -235,6 +241,7 @@ public actor Agent {
       for endpoint in ServiceEndpoint.of(spec, named: name, in: Array(self.workloads.values))
       where endpoint.host == self.config.name {
         let key = "\(endpoint.workload)/\(name)"
+        current.insert(key)
         if let next = self.nextCheck[key], next > now { continue }
         self.nextCheck[key] = now + check.interval
         due.append(
