@@ -55,6 +55,7 @@ public actor Agent {
   private var hosts: [String: Resource] = [:]
   /// Services and workloads, for the sidecars' snapshots.
   private var services: [String: Resource] = [:]
+  private var routes: [String: Resource] = [:]
   private var workloads: [String: Resource] = [:]
   /// Increases whenever a service or workload changes.
   private var meshVersion = 1
@@ -140,6 +141,10 @@ public actor Agent {
             self.services[r.metadata.name] = removed ? nil : r
             self.meshVersion += 1
             continue
+          case .route:
+            self.routes[r.metadata.name] = removed ? nil : r
+            self.meshVersion += 1
+            continue
           }
           self.reconcile(reason: "\(message.type) \(r.key)")
         }
@@ -160,12 +165,14 @@ public actor Agent {
     let hosts = try await self.client.list(.host)
     let services = try await self.client.list(.service)
     let workloads = try await self.client.list(.workload)
+    let routes = try await self.client.list(.route)
     self.networks = Dictionary(uniqueKeysWithValues: nets.items.map { ($0.metadata.name, $0) })
     self.hosts = Dictionary(uniqueKeysWithValues: hosts.items.map { ($0.metadata.name, $0) })
     self.services = Dictionary(uniqueKeysWithValues: services.items.map { ($0.metadata.name, $0) })
     self.workloads = Dictionary(uniqueKeysWithValues: workloads.items.map { ($0.metadata.name, $0) })
+    self.routes = Dictionary(uniqueKeysWithValues: routes.items.map { ($0.metadata.name, $0) })
     self.meshVersion += 1
-    self.revision = [nets, hosts, services, workloads].map { $0.revision ?? 0 }.min() ?? 0
+    self.revision = [nets, hosts, services, workloads, routes].map { $0.revision ?? 0 }.min() ?? 0
     self.reconcile(reason: "list at revision \(self.revision)")
   }
 
@@ -204,7 +211,8 @@ public actor Agent {
       throw ControlError.notFound("workload/\(workload) is not known to this agent")
     }
     let services = self.services.values.filter { (try? $0.decodeSpec(ServiceSpec.self))?.network == network }
-    return ProxySnapshot.build(version: self.meshVersion, from: services + Array(self.workloads.values))
+    return ProxySnapshot.build(
+      version: self.meshVersion, from: services + Array(self.workloads.values) + Array(self.routes.values))
   }
 
   /// Checks this host's endpoints of every service with a health check when each is due, and

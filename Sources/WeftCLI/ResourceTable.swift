@@ -48,6 +48,16 @@ enum ResourceTable {
           Self.labels(s?.selector), (s?.balancer?.policy ?? .roundRobin).rawValue,
         ])
       }
+    case .route:
+      rows = [["NAME", "SERVICE", "RULES"]]
+      for r in items {
+        let s = try? r.decodeSpec(RouteSpec.self)
+        let rules = (s?.rules ?? []).enumerated().map { i, rule in
+          let shares = rule.backends.map { "\(Self.labels($0.subset)):\($0.effectiveWeight)" }
+          return (rule.name ?? "#\(i)") + "=" + shares.joined(separator: "/")
+        }
+        rows.append([r.metadata.name, s?.service ?? "?", rules.joined(separator: " ")])
+      }
     }
     return Self.align(rows)
   }

@@ -73,9 +73,19 @@ public actor Controller {
       for s in try await self.store.list(.service).resources
       where (try? s.decodeSpec(ServiceSpec.self))?.network == key.name {
         _ = try? await self.store.delete(s.key, if: .none)
+        try await self.deleteRoutes(of: s.metadata.name)
       }
     }
+    if key.kind == .service { try await self.deleteRoutes(of: key.name) }
     return gone
+  }
+
+  /// A service's route goes with it.
+  private func deleteRoutes(of service: String) async throws {
+    for r in try await self.store.list(.route).resources
+    where (try? r.decodeSpec(RouteSpec.self))?.service == service {
+      _ = try? await self.store.delete(r.key, if: .none)
+    }
   }
 
   /// Registers (or re-registers) a host and gives it a subnet lease on every network. A host

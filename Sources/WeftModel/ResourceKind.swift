@@ -8,6 +8,8 @@ public enum ResourceKind: String, Codable, Sendable, CaseIterable, Hashable {
   case workload = "Workload"
   /// A service: a name and virtual IP for the workloads matching a selector.
   case service = "Service"
+  /// A route: header matching and weighted splits over subsets of one service's endpoints.
+  case route = "Route"
 
   /// The lower-case plural used in API paths and on the command line (`networks`).
   public var plural: String { self.rawValue.lowercased() + "s" }
@@ -15,7 +17,7 @@ public enum ResourceKind: String, Codable, Sendable, CaseIterable, Hashable {
   /// Parses a kind as users type it: `Network`, `network`, `networks`, `net`.
   public init?(userInput text: String) {
     let t = text.lowercased()
-    let aliases: [String: ResourceKind] = ["net": .network, "wl": .workload, "svc": .service]
+    let aliases: [String: ResourceKind] = ["net": .network, "wl": .workload, "svc": .service, "rt": .route]
     if let k = ResourceKind.allCases.first(where: { $0.rawValue.lowercased() == t || $0.plural == t }) {
       self = k
     } else if let k = aliases[t] {

@@ -25,6 +25,7 @@ public enum Validation {
     case .host: allowed = HostSpec.fields
     case .workload: allowed = WorkloadSpec.fields
     case .service: allowed = ServiceSpec.fields
+    case .route: allowed = RouteSpec.fields
     }
     if let unknown = r.spec.keys.first(where: { !allowed.contains($0) }) {
       throw fail(
@@ -56,6 +57,8 @@ public enum Validation {
       }
     case .service:
       try Self.validateService(r, fail)
+    case .route:
+      try Self.validateRoute(r, fail)
     }
   }
 
@@ -109,6 +112,8 @@ public enum Validation {
           }
         }
       }
+    case .route:
+      try Self.validateRoute(r, against: others)
     case .host:
       break
     }

@@ -50,13 +50,12 @@ final class MeshLab {
     #expect(applied.status == 0, "\(applied.output)")
   }
 
-  /// Adds a workload (with a sidecar when `mesh`); one named b... serves `weft echo` on 8080.
+  /// Adds a workload (with a sidecar when `mesh`) labelled `label` (`k=v`, comma-separated for
+  /// more); one named b... serves `weft echo` on 8080.
   func add(_ workload: String, host: Int, label: String, mesh: Bool = false) throws {
+    let labels = label.split(separator: ",").flatMap { ["--label", String($0)] }
     let add = try weftArgs(
-      [
-        "lab", "workload", "add", self.name, workload, "--host", "host\(host)", "--network", "blue",
-        "--label", label,
-      ]
+      ["lab", "workload", "add", self.name, workload, "--host", "host\(host)", "--network", "blue"] + labels
         + (mesh ? ["--mesh"] : []))
     #expect(add.status == 0, "\(add.output)")
     if workload.hasPrefix("b") {
@@ -216,7 +215,7 @@ struct MeshScenarioTests {
     let mesh = try MeshLab(
       self.lab + "a", hosts: 2,
       spec: """
-          ports: [{port: 80, targetPort: 8080}]
+          ports: [{port: 80, targetPort: 8080}, {port: 81, targetPort: 8080, protocol: http}]
           healthCheck: {path: /healthz, intervalSeconds: 1, timeoutMilliseconds: 500}
         """)
     defer { mesh.tearDown() }
@@ -224,7 +223,7 @@ struct MeshScenarioTests {
     func add(_ name: String, host: Int, label: String, mesh meshed: Bool = false) throws {
       try mesh.add(name, host: host, label: label, mesh: meshed)
     }
-    try add("b1", host: 2, label: "app=backend")
+    try add("b1", host: 2, label: "app=backend,version=v1")
     try add("client", host: 1, label: "app=client", mesh: true)  // returns once its sidecar intercepts
     let state = try #require(Lab.load(lab))
     #expect(state.workloads?.first { $0.name == "client" }?.proxyPID != nil)
@@ -234,7 +233,7 @@ struct MeshScenarioTests {
     #expect(eventually(15) { answers(4) == ["b1": 4] }, "the sidecar routes the VIP to b1")
 
     // A replica that joins reaches the sidecar through the agent's watch, with no restart.
-    try add("b2", host: 2, label: "app=backend")
+    try add("b2", host: 2, label: "app=backend,version=v1")
     #expect(eventually(15) { answers(10) == ["b1": 5, "b2": 5] }, "b2 joins the rotation")
 
     // A replica whose health check fails gets no traffic, and gets it back once healthy.
@@ -282,9 +281,52 @@ struct MeshScenarioTests {
     #expect(try dig("nosuch.weft").contains("status: NXDOMAIN"))
     #expect(try dig("backend.weft", "AAAA").contains("status: NOERROR"))
 
+    // A route: testers (x-canary: yes) go to v2; everyone else is split 90/10 over v1 and v2,
+    // per request on the http port and per connection on the tcp one.
+    try add("b3", host: 1, label: "app=backend,version=v2")
+    let routed = try labApply(
+      lab,
+      """
+      apiVersion: weft/v1
+      kind: Route
+      metadata: {name: backend-canary}
+      spec:
+        service: backend
+        rules:
+          - name: testers
+            match: {headers: {x-canary: "yes"}}
+            backends: [{subset: {version: v2}}]
+          - name: canary
+            backends: [{subset: {version: v1}, weight: 90}, {subset: {version: v2}, weight: 10}]
+      """)
+    #expect(routed.status == 0, "\(routed.output)")
+    func calls(_ url: String, _ n: Int, keepAlive: Bool = true, header: [String] = []) -> [String: Int] {
+      let args = [
+        "lab", "exec", lab, "client", "--", weftBinary, "echo", "call", url, "-n", String(n), "-o", "json",
+      ]
+      guard
+        let result = try? weftArgs(
+          args + header.flatMap { ["-H", $0] } + (keepAlive ? [] : ["-H", "Connection: close"])),
+        let object = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+      else { return [:] }
+      return object["workloads"] as? [String: Int] ?? [:]
+    }
+    #expect(eventually(15) { calls("http://100.64.0.1:81/", 20, header: ["x-canary: yes"]) == ["b3": 20] })
+    let split = calls("http://100.64.0.1:81/", 2000)
+    let v2Share = Double(split["b3", default: 0]) / 20.0
+    print("mesh: 90/10 route over 2000 requests: \(split) (v2 \(v2Share)%)")
+    #expect(split.values.reduce(0, +) == 2000 && abs(v2Share - 10) <= 2, "\(split)")
+    #expect(
+      abs((split["b1"] ?? 0) - (split["b2"] ?? 0)) <= 1, "v1's share round-robins over b1 and b2: \(split)")
+    let nearMiss = calls("http://100.64.0.1:81/", 20, header: ["x-canary: Yes"])
+    #expect(nearMiss.values.reduce(0, +) == 20 && (nearMiss["b3"] ?? 0) <= 3, "exact match only: \(nearMiss)")
+    let connections = calls("http://100.64.0.1/", 100, keepAlive: false)
+    #expect(
+      connections.values.reduce(0, +) == 100 && abs((connections["b3"] ?? 0) - 10) <= 2, "\(connections)")
+
     // The agent goes away: the sidecar keeps its last snapshot and keeps serving.
     try Lab.stopAgent(lab: lab, host: "host1")
-    #expect(answers(10) == ["b1": 5, "b2": 5])
+    #expect(calls("http://100.64.0.1:81/", 20, header: ["x-canary: yes"]) == ["b3": 20])
     let log = (try? String(contentsOfFile: "/run/weft/labs/\(lab)/client-proxy.log", encoding: .utf8)) ?? ""
     #expect(log.contains("weft proxy: ready"), "\(log)")
 

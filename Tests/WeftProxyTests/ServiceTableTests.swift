@@ -24,20 +24,19 @@ struct ServiceTableTests {
     table.apply(snapshot(version: 1, endpoints: ["100.96.2.2", "100.96.3.2"]))
     var seen: [String: Int] = [:]
     for _ in 0..<10 {
-      guard case .service(let name, let endpoint, let proto, _) = table.decide(address: vip, port: 80, now: 0)
-      else {
+      guard case .service(let upstream) = table.decide(address: vip, port: 80, now: 0) else {
         Issue.record("not routed to the service")
         return
       }
-      #expect(name == "backend" && proto == .http && endpoint.port == 8080)
-      seen[endpoint.host, default: 0] += 1
+      #expect(upstream.service == "backend" && upstream.protocol == .http && upstream.endpoint.port == 8080)
+      seen[upstream.endpoint.host, default: 0] += 1
     }
     #expect(seen == ["100.96.2.2": 5, "100.96.3.2": 5])
-    guard case .service(_, let other, let proto, _) = table.decide(address: vip, port: 9000, now: 0) else {
+    guard case .service(let other) = table.decide(address: vip, port: 9000, now: 0) else {
       Issue.record("port 9000 not routed")
       return
     }
-    #expect(other.port == 9000 && proto == .tcp)
+    #expect(other.endpoint.port == 9000 && other.protocol == .tcp)
   }
 
   @Test func unhealthyEndpointsGetNoConnections() {
@@ -46,11 +45,11 @@ struct ServiceTableTests {
     s.services[0].unhealthy = ["100.96.2.2"]
     table.apply(s)
     for _ in 0..<6 {
-      guard case .service(_, let endpoint, _, _) = table.decide(address: vip, port: 80, now: 0) else {
+      guard case .service(let upstream) = table.decide(address: vip, port: 80, now: 0) else {
         Issue.record("not routed")
         return
       }
-      #expect(endpoint.host == "100.96.3.2")
+      #expect(upstream.endpoint.host == "100.96.3.2")
     }
     #expect(table.clusters[0].endpoints.map(\.healthy) == [false, true])
     s.services[0].unhealthy = ["100.96.2.2", "100.96.3.2"]
@@ -72,19 +71,19 @@ struct ServiceTableTests {
     table.apply(snapshot(version: 1, endpoints: ["100.96.2.2", "100.96.3.2"]))
     table.apply(snapshot(version: 2, endpoints: ["100.96.3.2"]))
     for _ in 0..<4 {
-      guard case .service(_, let endpoint, _, _) = table.decide(address: vip, port: 80, now: 0) else {
+      guard case .service(let upstream) = table.decide(address: vip, port: 80, now: 0) else {
         Issue.record("not routed")
         return
       }
-      #expect(endpoint.host == "100.96.3.2")
+      #expect(upstream.endpoint.host == "100.96.3.2")
     }
     table.apply(snapshot(version: 3, endpoints: ["100.96.2.2"], policy: .leastRequest))
     #expect(table.version == 3)
-    guard case .service(_, let endpoint, _, _) = table.decide(address: vip, port: 80, now: 0) else {
+    guard case .service(let upstream) = table.decide(address: vip, port: 80, now: 0) else {
       Issue.record("not routed")
       return
     }
-    #expect(endpoint.host == "100.96.2.2")
+    #expect(upstream.endpoint.host == "100.96.2.2")
   }
 
   @Test func snapshotsAreBuiltFromServicesAndMatchingWorkloads() throws {
@@ -122,17 +121,17 @@ struct ProxyMetricsTests {
             endpoints: ["100.96.2.2", "100.96.3.2"])
         ]))
     let vip = IPv4Address("100.64.0.1")!.value
-    var tokens: [RequestToken] = []
+    var tokens: [Upstream] = []
     for _ in 0..<4 {
-      guard case .service(_, _, _, let token?) = table.decide(address: vip, port: 80, now: 0) else {
+      guard case .service(let upstream) = table.decide(address: vip, port: 80, now: 0) else {
         Issue.record("not routed")
         return
       }
-      tokens.append(token)
+      tokens.append(upstream)
     }
     #expect(table.clusters[0].endpoints.map(\.active) == [2, 2])
-    table.finish(tokens[0], service: "backend", now: 1_000, success: true)
-    table.finish(tokens[1], service: "backend", now: 1_000, success: false)
+    table.finish(tokens[0], now: 1_000, success: true)
+    table.finish(tokens[1], now: 1_000, success: false)
     let endpoints = table.clusters[0].endpoints
     #expect(endpoints.map(\.active).reduce(0, +) == 2)
     #expect(endpoints.map(\.completed).reduce(0, +) == 2)

@@ -16,18 +16,29 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
     self.services = services
   }
 
-  /// A snapshot of every service in `resources` (services and workloads, as the controller lists
-  /// them) with its current endpoints. Services without a virtual IP yet are left out.
+  /// A snapshot of every service in `resources` (services, workloads and routes, as the
+  /// controller lists them) with its current endpoints and its route's rules, each backend's
+  /// subset resolved to endpoints. Services without a virtual IP yet are left out.
   public static func build(version: Int, from resources: [Resource]) -> ProxySnapshot {
+    let routes = resources.filter { $0.kind == .route }.compactMap { try? $0.decodeSpec(RouteSpec.self) }
     let services = resources.filter { $0.kind == .service }.compactMap { r -> ProxyService? in
       guard let spec = try? r.decodeSpec(ServiceSpec.self),
         let vip = (try? r.decodeStatus(ServiceStatus.self))??.vip
       else { return nil }
       let endpoints = ServiceEndpoint.of(spec, named: r.metadata.name, in: resources)
       let unhealthy = endpoints.filter { !$0.healthy }.map(\.address)
+      let rules = routes.first { $0.service == r.metadata.name }?.rules.map { rule in
+        ProxyRouteRule(
+          name: rule.name, match: rule.match,
+          backends: rule.backends.map { backend in
+            ProxyBackend(
+              subset: backend.subset, weight: backend.effectiveWeight,
+              endpoints: endpoints.filter { backend.contains($0.labels) }.map(\.address))
+          })
+      }
       return ProxyService(
         name: r.metadata.name, vip: vip, ports: spec.ports, balancer: spec.balancer ?? ServiceBalancing(),
-        endpoints: endpoints.map(\.address), unhealthy: unhealthy.isEmpty ? nil : unhealthy)
+        endpoints: endpoints.map(\.address), unhealthy: unhealthy.isEmpty ? nil : unhealthy, routes: rules)
     }
     return ProxySnapshot(version: version, services: services.sorted { $0.name < $1.name })
   }
@@ -47,17 +58,54 @@ public struct ProxyService: Codable, Sendable, Hashable {
   public var endpoints: [String]
   /// Those of them whose health check fails: they get no traffic.
   public var unhealthy: [String]?
+  /// The service's route rules, first match wins; none: every request balanced over all endpoints.
+  public var routes: [ProxyRouteRule]?
 
   /// Creates a service.
   public init(
     name: String, vip: String, ports: [ServicePort], balancer: ServiceBalancing, endpoints: [String],
-    unhealthy: [String]? = nil
+    unhealthy: [String]? = nil, routes: [ProxyRouteRule]? = nil
   ) {
+    self.routes = routes
     self.name = name
     self.vip = vip
     self.ports = ports
     self.balancer = balancer
     self.endpoints = endpoints
     self.unhealthy = unhealthy
+  }
+}
+
+/// A route rule as a sidecar uses it: the match and, per backend, its weight and endpoints.
+public struct ProxyRouteRule: Codable, Sendable, Hashable {
+  /// The rule's name, if it has one.
+  public var name: String?
+  /// Which requests; nil matches all.
+  public var match: RouteMatch?
+  /// Where they go.
+  public var backends: [ProxyBackend]
+
+  /// Creates a rule.
+  public init(name: String? = nil, match: RouteMatch? = nil, backends: [ProxyBackend]) {
+    self.name = name
+    self.match = match
+    self.backends = backends
+  }
+}
+
+/// One weighted share of a route rule with the endpoints (overlay addresses) of its subset.
+public struct ProxyBackend: Codable, Sendable, Hashable {
+  /// The labels that chose the endpoints (for display).
+  public var subset: [String: String]?
+  /// The relative share.
+  public var weight: Int
+  /// The endpoints in the subset.
+  public var endpoints: [String]
+
+  /// Creates a backend.
+  public init(subset: [String: String]? = nil, weight: Int, endpoints: [String]) {
+    self.subset = subset
+    self.weight = weight
+    self.endpoints = endpoints
   }
 }

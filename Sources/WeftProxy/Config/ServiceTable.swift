@@ -2,30 +2,90 @@ import Synchronization
 import WeftModel
 import WeftWire
 
-/// Where an outbound connection goes.
+/// Where an outbound connection or request goes.
 public enum OutboundDecision: Sendable, Hashable {
-  /// To an endpoint of a service; finish `token` with ``ServiceTable/finish(_:service:now:success:)``
-  /// when the connection ends.
-  case service(name: String, endpoint: EndpointAddress, protocol: ServiceProtocol, token: RequestToken?)
-  /// A service with no healthy endpoint: refuse the connection.
+  /// To an endpoint of a service; end it with ``ServiceTable/finish(_:now:success:)``.
+  case service(Upstream)
+  /// A service (or the route's chosen subset) with no healthy endpoint: refuse it.
   case noEndpoint(service: String)
   /// Not a service: to the original destination, untouched.
   case passthrough
 }
 
-/// The sidecar's routing table: virtual IP and port to service, with a balancer per service.
-/// Shared by the listeners' event loops behind a lock (a pick is a few hundred nanoseconds).
+/// An endpoint picked for one connection or request, and the balancer that counts it.
+public struct Upstream: Sendable, Hashable {
+  /// The service.
+  public var service: String
+  /// The endpoint, with the service port's target port.
+  public var endpoint: EndpointAddress
+  /// What the port speaks.
+  public var `protocol`: ServiceProtocol
+  /// The route rule that decided (its name, or `#index`); nil when no rule matched.
+  public var rule: String?
+  /// The balancer's pool: the service, or one backend subset of a rule.
+  var pool: String
+  /// The balancer's token (nil when the balancer does not track requests).
+  public var token: RequestToken?
+}
+
+/// The parts of an HTTP request that routes and `ring_hash` keys look at.
+public struct RequestView {
+  /// The method, such as `GET`.
+  public var method: String
+  /// The request target (path and query).
+  public var target: String
+  /// A header's values joined (cookies by `"; "`), by lower-case name; nil when absent.
+  public var header: (String) -> String?
+
+  /// Creates a view.
+  public init(method: String, target: String, header: @escaping (String) -> String?) {
+    self.method = method
+    self.target = target
+    self.header = header
+  }
+}
+
+/// The sidecar's routing table: virtual IP and port to service, each with its balancer and the
+/// compiled rules of its route. Shared by the listeners' event loops behind a lock (a decision is
+/// a few hundred nanoseconds).
 public final class ServiceTable: Sendable {
   private struct Entry {
     var service: ProxyService
     var port: ServicePort
-    var balancer: any LoadBalancer
+  }
+  /// One rule: its match and a smooth weighted round robin over its backends (nginx's scheme:
+  /// every pick adds each weight to its backend's credit and takes the total from the richest,
+  /// so 90/10 is exact in every 10 picks and interleaved rather than bunched).
+  private struct Rule {
+    var label: String
+    var match: RouteMatch?
+    var needsHTTP: Bool
+    var pools: [String]
+    var weights: [Int]
+    var credit: [Int]
+    var picked: [UInt64]
+
+    mutating func nextBackend() -> Int? {
+      var best: Int?
+      var total = 0
+      for i in self.weights.indices where self.weights[i] > 0 {
+        self.credit[i] += self.weights[i]
+        total += self.weights[i]
+        if best.map({ self.credit[i] > self.credit[$0] }) ?? true { best = i }
+      }
+      if let best {
+        self.credit[best] -= total
+        self.picked[best] += 1
+      }
+      return best
+    }
   }
   private struct State {
     var snapshot = ProxySnapshot(version: -1, services: [])
     var version = -1
     var entries: [UInt64: Entry] = [:]
     var balancers: [String: any LoadBalancer] = [:]
+    var rules: [String: [Rule]] = [:]
   }
   private let state = Mutex(State())
 
@@ -35,65 +95,102 @@ public final class ServiceTable: Sendable {
   /// The snapshot version in use.
   public var version: Int { self.state.withLock { $0.version } }
 
-  /// Applies a snapshot: services keep their balancer (and its history) across updates unless
-  /// their policy changed; connections already open are not touched.
+  /// Applies a snapshot: pools keep their balancer (and its history) across updates unless their
+  /// policy changed; connections already open are not touched.
   public func apply(_ snapshot: ProxySnapshot) {
     self.state.withLock { state in
       var entries: [UInt64: Entry] = [:]
       var balancers: [String: any LoadBalancer] = [:]
+      var rules: [String: [Rule]] = [:]
       for service in snapshot.services {
         guard let vip = IPv4Address(service.vip) else { continue }
-        let policy = service.balancer.policy ?? .roundRobin
-        let balancer: any LoadBalancer
-        if let existing = state.balancers[service.name], existing.policy == policy {
-          balancer = existing
-        } else {
-          balancer = BalancerConfiguration(policy: policy, hashKey: service.balancer.hashKey)
-            .makeLoadBalancer()
-        }
         let unhealthy = Set(service.unhealthy ?? [])
-        balancer.update(
-          endpoints: service.endpoints.compactMap { text in IPv4Address(text).map { (text, $0) } }.map {
-            text, address in
-            BalancerEndpoint(
-              EndpointAddress(ipv4: address.value, port: 0), isHealthy: !unhealthy.contains(text))
-          })
-        balancers[service.name] = balancer
+        func pool(_ key: String, _ endpoints: [String]) {
+          let policy = service.balancer.policy ?? .roundRobin
+          let balancer: any LoadBalancer
+          if let existing = state.balancers[key], existing.policy == policy {
+            balancer = existing
+          } else {
+            balancer = BalancerConfiguration(policy: policy, hashKey: service.balancer.hashKey)
+              .makeLoadBalancer()
+          }
+          balancer.update(
+            endpoints: endpoints.compactMap { text in
+              IPv4Address(text).map {
+                BalancerEndpoint(
+                  EndpointAddress(ipv4: $0.value, port: 0), isHealthy: !unhealthy.contains(text))
+              }
+            })
+          balancers[key] = balancer
+        }
+        pool(service.name, service.endpoints)
+        var compiled: [Rule] = []
+        for (i, rule) in (service.routes ?? []).enumerated() {
+          let label = rule.name ?? "#\(i)"
+          var pools: [String] = []
+          for (j, backend) in rule.backends.enumerated() {
+            let key = "\(service.name)/\(label)/\(j)"
+            pool(key, backend.endpoints)
+            pools.append(key)
+          }
+          let old = state.rules[service.name]?.first { $0.label == label && $0.pools == pools }
+          compiled.append(
+            Rule(
+              label: label, match: rule.match, needsHTTP: rule.match?.needsHTTP ?? false, pools: pools,
+              weights: rule.backends.map { max($0.weight, 0) },
+              credit: old?.credit ?? Array(repeating: 0, count: pools.count),
+              picked: old?.picked ?? Array(repeating: 0, count: pools.count)))
+        }
+        rules[service.name] = compiled
         for port in service.ports {
-          entries[Self.key(vip.value, UInt16(port.port))] = Entry(
-            service: service, port: port, balancer: balancer)
+          entries[Self.key(vip.value, UInt16(port.port))] = Entry(service: service, port: port)
         }
       }
       state.entries = entries
       state.balancers = balancers
+      state.rules = rules
       state.version = snapshot.version
       state.snapshot = snapshot
     }
   }
 
-  /// Decides where a connection to `destination` goes (an IPv4 address and port).
-  public func decide(address: UInt32, port: UInt16, context: PickContext = .none, now: UInt64)
-    -> OutboundDecision
-  {
+  /// Decides where a connection (or, with `request`, an HTTP request) to a destination goes.
+  /// The first route rule that matches picks a backend subset by weight; then the subset's
+  /// balancer picks an endpoint, keyed (for `ring_hash`) by the request or the source address.
+  public func decide(
+    address: UInt32, port: UInt16, request: RequestView? = nil, source: EndpointAddress? = nil, now: UInt64
+  ) -> OutboundDecision {
     self.state.withLock { state in
       guard let entry = state.entries[Self.key(address, port)] else { return .passthrough }
-      guard let token = entry.balancer.begin(context, now: now) else {
-        return .noEndpoint(service: entry.service.name)
+      let service = entry.service.name
+      var pool = service
+      var ruleLabel: String?
+      if var rules = state.rules[service], !rules.isEmpty,
+        let index = rules.firstIndex(where: { Self.applies($0, to: request) })
+      {
+        guard let backend = rules[index].nextBackend() else { return .noEndpoint(service: service) }
+        pool = rules[index].pools[backend]
+        ruleLabel = rules[index].label
+        state.rules[service] = rules
       }
+      guard let balancer = state.balancers[pool] else { return .noEndpoint(service: service) }
+      let context =
+        entry.service.balancer.hashKey.map { key in
+          key.pickContext(header: request?.header ?? { _ in nil }, sourceAddress: source)
+        } ?? (source.map { PickContext(sourceAddress: $0) } ?? .none)
+      guard let token = balancer.begin(context, now: now) else { return .noEndpoint(service: service) }
       return .service(
-        name: entry.service.name,
-        endpoint: EndpointAddress(ipv4: token.address.ipv4, port: UInt16(entry.port.effectiveTargetPort)),
-        protocol: entry.port.effectiveProtocol, token: token)
+        Upstream(
+          service: service,
+          endpoint: EndpointAddress(ipv4: token.address.ipv4, port: UInt16(entry.port.effectiveTargetPort)),
+          protocol: entry.port.effectiveProtocol, rule: ruleLabel, pool: pool, token: token))
     }
   }
 
-  /// The pick context for a request to a VIP and port: the hash of the key its service's
-  /// `ring_hash` policy names (a header, a cookie or the source address), else none.
-  public func pickContext(
-    address: UInt32, port: UInt16, header: (String) -> String?, source: EndpointAddress?
-  ) -> PickContext {
-    let key = self.state.withLock { $0.entries[Self.key(address, port)]?.service.balancer.hashKey }
-    return key?.pickContext(header: header, sourceAddress: source) ?? .none
+  private static func applies(_ rule: Rule, to request: RequestView?) -> Bool {
+    guard let match = rule.match else { return true }
+    guard let request else { return !rule.needsHTTP }
+    return match.matches(method: request.method, target: request.target, header: request.header)
   }
 
   /// The service and protocol behind a VIP and port, without picking an endpoint.
@@ -103,61 +200,49 @@ public final class ServiceTable: Sendable {
     }
   }
 
-  /// Ends a connection (or request) that ``decide(address:port:context:now:)`` sent to a service,
-  /// so that the balancer's load and latency figures stay true.
-  public func finish(_ token: RequestToken, service: String, now: UInt64, success: Bool) {
-    self.state.withLock { $0.balancers[service]?.finish(token, now: now, success: success) }
+  /// Ends a connection (or request) that ``decide(address:port:request:source:now:)`` sent to an
+  /// upstream, so that its balancer's load and latency figures stay true.
+  public func finish(_ upstream: Upstream, now: UInt64, success: Bool) {
+    guard let token = upstream.token else { return }
+    self.state.withLock { $0.balancers[upstream.pool]?.finish(token, now: now, success: success) }
   }
 
   /// The snapshot in use (for the admin page).
   public var snapshot: ProxySnapshot { self.state.withLock { $0.snapshot } }
 
-  /// Every service's endpoints with what its balancer knows of them.
+  /// Every service's endpoints with what its balancer knows of them, and its route's backends.
   public var clusters: [ClusterStatus] {
     self.state.withLock { state in
       state.snapshot.services.map { service in
-        let balancer = state.balancers[service.name]
-        let endpoints = service.endpoints.compactMap { IPv4Address($0) }.map {
-          address -> ClusterStatus.Endpoint in
-          let stats = balancer?.stats(for: EndpointAddress(ipv4: address.value, port: 0))
-          return ClusterStatus.Endpoint(
-            address: address.description, healthy: stats?.endpoint.isHealthy ?? false,
-            active: stats?.outstanding ?? 0, completed: stats?.completed ?? 0, failed: stats?.failed ?? 0)
+        let endpoints = Self.endpoints(service.endpoints, in: state.balancers[service.name])
+        let routes = (state.rules[service.name] ?? []).enumerated().flatMap { i, rule in
+          rule.pools.indices.map { j in
+            let backend = service.routes?[i].backends[j]
+            return ClusterStatus.Backend(
+              rule: rule.label, subset: backend?.subset ?? [:], weight: rule.weights[j],
+              picked: rule.picked[j],
+              endpoints: Self.endpoints(backend?.endpoints ?? [], in: state.balancers[rule.pools[j]]))
+          }
         }
         return ClusterStatus(
           service: service.name, vip: service.vip, policy: (service.balancer.policy ?? .roundRobin).rawValue,
-          endpoints: endpoints)
+          endpoints: endpoints, routes: routes.isEmpty ? nil : routes)
       }
+    }
+  }
+
+  private static func endpoints(_ addresses: [String], in balancer: (any LoadBalancer)?) -> [ClusterStatus
+    .Endpoint]
+  {
+    addresses.compactMap { IPv4Address($0) }.map { address in
+      let stats = balancer?.stats(for: EndpointAddress(ipv4: address.value, port: 0))
+      return ClusterStatus.Endpoint(
+        address: address.description, healthy: stats?.endpoint.isHealthy ?? false,
+        active: stats?.outstanding ?? 0, completed: stats?.completed ?? 0, failed: stats?.failed ?? 0)
     }
   }
 
   private static func key(_ address: UInt32, _ port: UInt16) -> UInt64 {
     UInt64(address) << 16 | UInt64(port)
   }
-}
-
-/// A service's endpoints as the admin page shows them.
-public struct ClusterStatus: Codable, Sendable, Hashable {
-  /// One endpoint.
-  public struct Endpoint: Codable, Sendable, Hashable {
-    /// Its address.
-    public var address: String
-    /// Whether it gets traffic.
-    public var healthy: Bool
-    /// Connections (or requests) open now.
-    public var active: Int
-    /// Finished.
-    public var completed: UInt64
-    /// Finished with a failure (connect failed).
-    public var failed: UInt64
-  }
-
-  /// The service.
-  public var service: String
-  /// Its virtual IP.
-  public var vip: String
-  /// Its balancing policy.
-  public var policy: String
-  /// Its endpoints.
-  public var endpoints: [Endpoint]
 }

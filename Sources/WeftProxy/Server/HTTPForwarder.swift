@@ -27,10 +27,8 @@ final class HTTPForwarder: ChannelInboundHandler {
 
   /// One request in flight.
   private struct Exchange {
-    var service: String
-    var endpoint: EndpointAddress
-    var token: RequestToken?
-    var upstream: (any Channel)?
+    var upstream: Upstream
+    var channel: (any Channel)?
     var pending: [HTTPClientRequestPart] = []
     var keepAlive: Bool
     var version: HTTPVersion
@@ -78,26 +76,24 @@ final class HTTPForwarder: ChannelInboundHandler {
       let keepAlive = head.isKeepAlive
       let now = UInt64(MonotonicClock.nanoseconds())
       let headers = head.headers
-      let source = context.channel.remoteAddress.flatMap { remote -> EndpointAddress? in
-        guard let ip = remote.ipAddress, let v4 = IPv4Address(ip) else { return nil }
-        return EndpointAddress(ipv4: v4.value, port: UInt16(remote.port ?? 0))
-      }
-      let pick = self.table.pickContext(
-        address: self.address, port: self.port,
+      let request = RequestView(
+        method: head.method.rawValue, target: head.uri,
         header: { name in
           let values = headers[name]
           return values.isEmpty ? nil : values.joined(separator: name == "cookie" ? "; " : ", ")
-        }, source: source)
-      switch self.table.decide(address: self.address, port: self.port, context: pick, now: now) {
-      case .service(let name, let endpoint, _, let token):
+        })
+      let source = context.channel.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
+      switch self.table.decide(
+        address: self.address, port: self.port, request: request, source: source, now: now)
+      {
+      case .service(let upstream):
         // The upstream connection is ours to keep alive; the client's wish is answered here.
         head.headers.remove(name: "connection")
         head.headers.remove(name: "keep-alive")
         head.version = .http1_1
         self.exchange = Exchange(
-          service: name, endpoint: endpoint, token: token, pending: [.head(head)], keepAlive: keepAlive,
-          version: head.version)
-        self.connect(to: endpoint)
+          upstream: upstream, pending: [.head(head)], keepAlive: keepAlive, version: .http1_1)
+        self.connect(to: upstream.endpoint)
       case .noEndpoint(let service):
         self.respond(
           status: .serviceUnavailable, message: "service \(service) has no healthy endpoint",
@@ -123,7 +119,7 @@ final class HTTPForwarder: ChannelInboundHandler {
   private func connect(to endpoint: EndpointAddress) {
     guard let context else { return }
     if let channel = self.upstreams[endpoint], channel.isActive {
-      self.exchange?.upstream = channel
+      self.exchange?.channel = channel
       self.flushPending()
       return
     }
@@ -148,11 +144,11 @@ final class HTTPForwarder: ChannelInboundHandler {
         switch result {
         case .success(let channel):
           forwarder.upstreams[endpoint] = channel
-          guard forwarder.exchange?.endpoint == endpoint else { return }
-          forwarder.exchange?.upstream = channel
+          guard forwarder.exchange?.upstream.endpoint == endpoint else { return }
+          forwarder.exchange?.channel = channel
           forwarder.flushPending()
         case .failure:
-          guard let exchange = forwarder.exchange, exchange.endpoint == endpoint else { return }
+          guard let exchange = forwarder.exchange, exchange.upstream.endpoint == endpoint else { return }
           forwarder.finish(exchange, success: false)
           forwarder.exchange = nil
           forwarder.discarding = true
@@ -166,7 +162,7 @@ final class HTTPForwarder: ChannelInboundHandler {
 
   private func forward(_ part: HTTPClientRequestPart, flush: Bool) {
     guard self.exchange != nil else { return }
-    if let upstream = self.exchange?.upstream, self.exchange?.pending.isEmpty == true {
+    if let upstream = self.exchange?.channel, self.exchange?.pending.isEmpty == true {
       upstream.write(part, promise: nil)
       if flush { upstream.flush() }
     } else {
@@ -175,7 +171,7 @@ final class HTTPForwarder: ChannelInboundHandler {
   }
 
   private func flushPending() {
-    guard let upstream = self.exchange?.upstream, let parts = self.exchange?.pending else { return }
+    guard let upstream = self.exchange?.channel, let parts = self.exchange?.pending else { return }
     self.exchange?.pending = []
     for part in parts { upstream.write(part, promise: nil) }
     upstream.flush()
@@ -183,7 +179,7 @@ final class HTTPForwarder: ChannelInboundHandler {
 
   /// A response part from `endpoint`'s connection.
   fileprivate func upstreamRead(_ part: HTTPClientResponsePart, from endpoint: EndpointAddress) {
-    guard let context, var exchange = self.exchange, exchange.endpoint == endpoint else { return }
+    guard let context, var exchange = self.exchange, exchange.upstream.endpoint == endpoint else { return }
     switch part {
     case .head(let response):
       var headers = response.headers
@@ -214,7 +210,7 @@ final class HTTPForwarder: ChannelInboundHandler {
   /// `endpoint`'s connection closed.
   fileprivate func upstreamClosed(_ endpoint: EndpointAddress) {
     self.upstreams[endpoint] = nil
-    guard let exchange = self.exchange, exchange.endpoint == endpoint, exchange.upstream != nil else {
+    guard let exchange = self.exchange, exchange.upstream.endpoint == endpoint, exchange.channel != nil else {
       return
     }
     self.exchange = nil
@@ -232,9 +228,7 @@ final class HTTPForwarder: ChannelInboundHandler {
   // MARK: - Helpers
 
   private func finish(_ exchange: Exchange, success: Bool) {
-    guard let token = exchange.token else { return }
-    self.table.finish(
-      token, service: exchange.service, now: UInt64(MonotonicClock.nanoseconds()), success: success)
+    self.table.finish(exchange.upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success)
   }
 
   /// Answers the current request from the proxy itself.

@@ -2,6 +2,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import Synchronization
+import WeftWire
 
 /// The sidecar's listeners, in the workload's network namespace. Outbound (15001) takes the
 /// workload's connections that the interception rules redirected, finds where they were going
@@ -108,13 +109,14 @@ public final class SidecarProxy: Sendable {
       return
     }
     var target = destination
-    var chosen: Lease?
+    var chosen: Upstream?
     if outbound {
       let now = UInt64(MonotonicClock.nanoseconds())
-      switch self.table.decide(address: destination.ipv4, port: destination.port, now: now) {
-      case .service(let name, let endpoint, _, let token):
-        target = endpoint
-        if let token { chosen = Lease(service: name, token: token) }
+      let source = client.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
+      switch self.table.decide(address: destination.ipv4, port: destination.port, source: source, now: now) {
+      case .service(let upstream):
+        target = upstream.endpoint
+        chosen = upstream
         self.count { $0.outboundToService += 1 }
       case .noEndpoint:
         self.count { $0.outboundFailed += 1 }
@@ -189,15 +191,8 @@ public final class SidecarProxy: Sendable {
     }
   }
 
-  /// A connection the balancer of `service` counts.
-  private struct Lease: Sendable {
-    var service: String
-    var token: RequestToken
-  }
-
-  private func finish(_ lease: Lease, success: Bool) {
-    self.table.finish(
-      lease.token, service: lease.service, now: UInt64(MonotonicClock.nanoseconds()), success: success)
+  private func finish(_ upstream: Upstream, success: Bool) {
+    self.table.finish(upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success)
   }
 
   private func count(_ change: (inout ProxyCounters) -> Void) { self.tally.withLock { change(&$0) } }
@@ -222,6 +217,12 @@ public final class SidecarProxy: Sendable {
 }
 
 extension EndpointAddress {
+  /// The IPv4 address and port of a socket address, or nil for another family.
+  init?(socketAddress: SocketAddress) {
+    guard let ip = socketAddress.ipAddress, let v4 = IPv4Address(ip) else { return nil }
+    self.init(ipv4: v4.value, port: UInt16(socketAddress.port ?? 0))
+  }
+
   /// The address alone, `a.b.c.d`.
   var host: String {
     let o = self.octets
