@@ -19,6 +19,7 @@ let package = Package(
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
   ],
   targets: [
     .target(name: "CWeftLinux"),
@@ -51,12 +52,15 @@ let package = Package(
       dependencies: [
         "WeftModel", "WeftWire", .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOHTTP2", package: "swift-nio-http2"),
       ]
     ),
     .target(
       name: "WeftEcho",
       dependencies: [
         .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
       ]
     ),

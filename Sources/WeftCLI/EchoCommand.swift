@@ -16,7 +16,9 @@ struct EchoServeCommand: AsyncParsableCommand {
     abstract: "Answer HTTP/1.1 with this workload's name; optionally slow or failing.",
     discussion: """
       Every answer carries the name in its body and in the x-weft-workload header; a request with a
-      body gets it echoed. GET /healthz is always 200. GET or PUT /_weft/echo reads or changes the
+      body gets it echoed. --ws-port adds a WebSocket echo (greets with the name, then echoes
+      frames); --h2-port an HTTP/2 prior-knowledge echo that streams DATA back as it arrives and
+      ends with trailers (grpc-status: 0). GET /healthz is always 200. GET or PUT /_weft/echo reads or changes the
       behaviour at run time (JSON: name, latencyMilliseconds, failRatio, failStatus).
       """)
 
@@ -38,13 +40,29 @@ struct EchoServeCommand: AsyncParsableCommand {
   @Option(name: .long, help: "The status of a failed request.")
   var failStatus = 503
 
+  @Option(name: .long, help: "Also serve a WebSocket echo on this port.")
+  var wsPort: Int?
+
+  @Option(name: .long, help: "Also serve an HTTP/2 (prior knowledge) streaming echo on this port.")
+  var h2Port: Int?
+
   func run() async throws {
     let name =
       self.name ?? ProcessInfo.processInfo.environment["WEFT_WORKLOAD"] ?? ProcessInfo.processInfo.hostName
     let behaviour = EchoBehaviour(
       name: name, latencyMilliseconds: self.latencyMs, failRatio: self.failRatio, failStatus: self.failStatus)
     if let problem = behaviour.problem { throw ValidationError(problem) }
-    for p in self.port where !(0...65535).contains(p) { throw ValidationError("--port \(p) is not a port") }
+    for p in self.port + [self.wsPort, self.h2Port].compactMap({ $0 }) where !(0...65535).contains(p) {
+      throw ValidationError("port \(p) is not a port (0-65535)")
+    }
+    if let wsPort {
+      let listener = try await EchoStreamServer.webSocket(host: self.host, port: wsPort, name: name)
+      print("weft echo: \(name) WebSocket on \(self.host):\(listener.port)")
+    }
+    if let h2Port {
+      let listener = try await EchoStreamServer.http2(host: self.host, port: h2Port, name: name)
+      print("weft echo: \(name) HTTP/2 on \(self.host):\(listener.port)")
+    }
     try await EchoServer.run(host: self.host, ports: self.port, behaviour: behaviour) { port in
       print("weft echo: \(name) listening on \(self.host):\(port)")
     }

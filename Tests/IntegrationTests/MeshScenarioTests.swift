@@ -17,6 +17,19 @@ func echoCall(_ lab: String, _ from: String, _ url: String, _ n: Int, keepAlive:
   return object ?? [:]
 }
 
+/// The path of a probe script in scripts/probes.
+func probe(_ name: String) -> String {
+  URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("scripts/probes/\(name)").path
+}
+
+/// Runs a probe script in a lab workload and decodes the JSON line it prints.
+func runProbe(_ lab: String, _ from: String, _ script: String, _ args: [String]) throws -> [String: Any] {
+  let result = try weftArgs(["lab", "exec", lab, from, "--", "/usr/bin/python3", probe(script)] + args)
+  let object = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+  return object ?? ["output": result.output]
+}
+
 /// A lab for the mesh scenarios: network blue and service backend (`spec` lines added to its
 /// spec), a scratch directory, and the processes a test starts; `tearDown` removes them all.
 final class MeshLab {
@@ -51,18 +64,27 @@ final class MeshLab {
   }
 
   /// Adds a workload (with a sidecar when `mesh`) labelled `label` (`k=v`, comma-separated for
-  /// more); one named b... serves `weft echo` on 8080.
-  func add(_ workload: String, host: Int, label: String, mesh: Bool = false) throws {
+  /// more); one named b... serves `weft echo` on 8080, and with `streams` also WebSocket on
+  /// 8081, HTTP/2 on 8082 and an opaque TCP echo on 8083.
+  func add(_ workload: String, host: Int, label: String, mesh: Bool = false, streams: Bool = false) throws {
     let labels = label.split(separator: ",").flatMap { ["--label", String($0)] }
     let add = try weftArgs(
       ["lab", "workload", "add", self.name, workload, "--host", "host\(host)", "--network", "blue"] + labels
         + (mesh ? ["--mesh"] : []))
     #expect(add.status == 0, "\(add.output)")
     if workload.hasPrefix("b") {
+      let namespace = NetworkNamespace("weft-\(self.name)-wl.\(workload)")
       self.pids.append(
-        try NetworkNamespace("weft-\(self.name)-wl.\(workload)").spawnDetached(
-          [weftBinary, "echo", "serve", "--port", "8080", "--name", workload],
+        try namespace.spawnDetached(
+          [weftBinary, "echo", "serve", "--port", "8080", "--name", workload]
+            + (streams ? ["--ws-port", "8081", "--h2-port", "8082"] : []),
           logPath: "\(self.logs)/\(workload).log"))
+      if streams {
+        self.pids.append(
+          try namespace.spawnDetached(
+            ["/usr/bin/python3", probe("tcp-echo.py"), "8083", workload],
+            logPath: "\(self.logs)/\(workload)-tcp.log"))
+      }
     }
   }
 
@@ -334,5 +356,102 @@ struct MeshScenarioTests {
     let pid = try #require(state.workloads?.first { $0.name == "client" }?.proxyPID)
     #expect(try weftArgs(["lab", "workload", "rm", lab, "client"]).status == 0)
     #expect(!Spawn.isAlive(pid))
+  }
+
+  @Test func http2WebSocketAndOpaqueStreamsPassAndBadTrafficIsStopped() async throws {
+    let mesh = try MeshLab(
+      self.lab + "s", hosts: 2,
+      spec: """
+          ports:
+            - {port: 80, targetPort: 8080, protocol: http}
+            - {port: 81, targetPort: 8081, protocol: http}
+            - {port: 82, targetPort: 8082, protocol: grpc}
+            - {port: 83, targetPort: 8083, protocol: tcp}
+        """)
+    defer { mesh.tearDown() }
+    let lab = mesh.name
+    try mesh.add("b1", host: 2, label: "app=backend", streams: true)
+    try mesh.add("b2", host: 2, label: "app=backend", streams: true)
+    try mesh.add("client", host: 1, label: "app=client", mesh: true)
+    #expect(
+      eventually(15) {
+        (try? echoCall(lab, "client", "http://100.64.0.1/", 2))?["workloads"] as? [String: Int] == [
+          "b1": 1, "b2": 1,
+        ]
+      })
+    /// Requests (or connections) each endpoint has finished, from the sidecar's /clusters.
+    func completedByEndpoint() throws -> [String: Int] {
+      let text = try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/clusters").output
+      let clusters = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] ?? []
+      var out: [String: Int] = [:]
+      for endpoint in clusters.flatMap({ $0["endpoints"] as? [[String: Any]] ?? [] }) {
+        out[endpoint["address"] as? String ?? "?", default: 0] += endpoint["completed"] as? Int ?? 0
+      }
+      return out
+    }
+    func completed() throws -> Int { try completedByEndpoint().values.reduce(0, +) }
+
+    // HTTP/2 (h2load, one connection, ten streams at a time): every stream balanced on its own.
+    let before = try completedByEndpoint()
+    let h2load = try labExec(
+      lab, "client", "h2load", "-n", "100", "-c", "1", "-m", "10", "http://100.64.0.1:82/")
+    #expect(h2load.output.contains("100 succeeded"), "\(h2load.output)")
+    let after = try completedByEndpoint()
+    let streamsPerEndpoint = after.map { $0.value - (before[$0.key] ?? 0) }.sorted()
+    #expect(streamsPerEndpoint == [50, 50], "each stream is one round-robin pick: \(before) -> \(after)")
+
+    // A gRPC-style call: a 300 KB stream echoed back byte for byte, the status in trailers.
+    let logs = mesh.logs
+    let payload = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) })
+    try payload.write(to: URL(fileURLWithPath: "\(logs)/grpc.bin"))
+    let grpc = try labExec(
+      lab, "client", "curl", "-s", "--http2-prior-knowledge", "-D", "-", "-o", "\(logs)/grpc-echoed.bin",
+      "-H", "content-type: application/grpc", "--data-binary", "@\(logs)/grpc.bin",
+      "http://100.64.0.1:82/weft.Echo/Stream")
+    #expect(
+      grpc.output.contains("grpc-status: 0") && grpc.output.contains("content-type: application/grpc"),
+      "\(grpc.output)")
+    #expect(FileManager.default.contents(atPath: "\(logs)/grpc-echoed.bin") == payload)
+
+    // An HTTP/2 stream error resets that stream only; the others on the connection are answered.
+    let h2 = try runProbe(lab, "client", "h2-streams.py", ["100.64.0.1", "82", "/x"])
+    let streams = h2["streams"] as? [String: [String: Any]] ?? [:]
+    #expect(h2["goaway"] as? Bool == false, "\(h2)")
+    #expect(streams["3"]?["reset"] != nil, "\(h2)")
+    for id in ["1", "5"] {
+      #expect(
+        streams[id]?["ended"] as? Bool == true && (streams[id]?["data"] as? String)?.hasPrefix("b") == true,
+        "\(h2)")
+    }
+
+    // WebSocket: upgraded through the sidecar, then frames both ways, 100 kB included.
+    let ws = try runProbe(lab, "client", "ws-echo.py", ["100.64.0.1", "81", "/chat"])
+    #expect((ws["status"] as? String)?.contains("101") == true, "\(ws)")
+    #expect(["b1", "b2"].contains(ws["greeting"] as? String ?? ""), "\(ws)")
+    #expect(ws["echoes"] as? [Bool] == [true, true, true] && ws["closed"] as? Bool == true, "\(ws)")
+
+    // Opaque TCP with half-close: the echo ends after the client's FIN, not before.
+    let tcp = try labExec(
+      lab, "client", "/usr/bin/python3", "-c",
+      "import socket; s=socket.create_connection(('100.64.0.1',83),timeout=5); s.sendall(b'ping'); "
+        + "s.shutdown(socket.SHUT_WR); d=b''\nwhile True:\n c=s.recv(9)\n if not c: break\n d+=c\nprint(d.decode())"
+    )
+    #expect(
+      ["b1\nping", "b2\nping"].contains(tcp.output.trimmingCharacters(in: .whitespacesAndNewlines)),
+      "\(tcp.output)")
+
+    // Bad HTTP/1.1 gets a 400 from the sidecar and reaches no endpoint.
+    let beforeBad = try completed()
+    let cases = [
+      "obs-fold", "duplicate-length", "length-and-chunked", "bad-request-line", "bad-header-name",
+      "oversized-header", "too-many-headers",
+    ]
+    let bad = try runProbe(lab, "client", "raw-http.py", ["100.64.0.1", "80"] + cases)
+    for name in cases {
+      #expect((bad[name] as? String)?.hasPrefix("HTTP/1.1 400") == true, "\(name): \(bad)")
+    }
+    #expect(try completed() == beforeBad, "nothing was forwarded")
+    let good = try runProbe(lab, "client", "raw-http.py", ["100.64.0.1", "80", "good"])
+    #expect(good["good"] as? String == "HTTP/1.1 200 OK", "\(good)")
   }
 }

@@ -10,8 +10,11 @@ import WeftWire
 /// and reused. Requests are taken one at a time (NIO's pipelining handler holds the next until the
 /// response is written). Requests that could smuggle a second one past a peer (both
 /// Content-Length and Transfer-Encoding, or conflicting Content-Lengths) get a 400 and the
-/// connection is closed; an upgrade (WebSocket) is not proxied yet and gets a 501.
-final class HTTPForwarder: ChannelInboundHandler {
+/// connection is closed. An upgrade (WebSocket) goes to an endpoint like any request; if it
+/// answers 101, HTTP is taken off both connections and they become a byte tunnel
+/// (``HTTPPipeline/switchToTunnel(client:upstream:)``), else its answer is passed on and the
+/// connection closed.
+final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundOut = HTTPServerResponsePart
 
@@ -34,6 +37,8 @@ final class HTTPForwarder: ChannelInboundHandler {
     var version: HTTPVersion
     var responding = false
     var status: UInt = 0
+    /// The request asks for an upgrade.
+    var upgrade = false
   }
 
   init(table: ServiceTable, address: UInt32, port: UInt16, mark: UInt32) {
@@ -67,13 +72,8 @@ final class HTTPForwarder: ChannelInboundHandler {
         self.respond(status: .badRequest, message: problem, version: head.version, keepAlive: false)
         return
       }
-      if head.headers.contains(name: "upgrade") {
-        self.respond(
-          status: .notImplemented, message: "upgrades are not proxied yet", version: head.version,
-          keepAlive: head.isKeepAlive)
-        return
-      }
-      let keepAlive = head.isKeepAlive
+      let upgrade = head.headers.contains(name: "upgrade")
+      let keepAlive = head.isKeepAlive && !upgrade
       let now = UInt64(MonotonicClock.nanoseconds())
       let headers = head.headers
       let request = RequestView(
@@ -88,11 +88,13 @@ final class HTTPForwarder: ChannelInboundHandler {
       {
       case .service(let upstream):
         // The upstream connection is ours to keep alive; the client's wish is answered here.
-        head.headers.remove(name: "connection")
+        // An upgrade keeps its Connection header, which names Upgrade.
+        if !upgrade { head.headers.remove(name: "connection") }
         head.headers.remove(name: "keep-alive")
         head.version = .http1_1
         self.exchange = Exchange(
-          upstream: upstream, pending: [.head(head)], keepAlive: keepAlive, version: .http1_1)
+          upstream: upstream, pending: [.head(head)], keepAlive: keepAlive, version: .http1_1,
+          upgrade: upgrade)
         self.connect(to: upstream.endpoint)
       case .noEndpoint(let service):
         self.respond(
@@ -133,12 +135,12 @@ final class HTTPForwarder: ChannelInboundHandler {
       .connectTimeout(.seconds(5))
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.addHTTPClientHandlers()
+          try HTTPPipeline.configureClient(channel)
           try channel.pipeline.syncOperations.addHandler(
             UpstreamHandler(forwarder: me.value, endpoint: endpoint))
         }
       }
-      .connect(host: endpoint.host, port: Int(endpoint.port))
+      .connect(to: endpoint.socketAddress)
       .whenComplete { result in
         let forwarder = me.value
         switch result {
@@ -183,9 +185,12 @@ final class HTTPForwarder: ChannelInboundHandler {
     switch part {
     case .head(let response):
       var headers = response.headers
-      headers.remove(name: "connection")
+      let switching = exchange.upgrade && response.status == .switchingProtocols
+      if !switching {
+        headers.remove(name: "connection")
+        if !exchange.keepAlive { headers.add(name: "connection", value: "close") }
+      }
       headers.remove(name: "keep-alive")
-      if !exchange.keepAlive { headers.add(name: "connection", value: "close") }
       exchange.responding = true
       exchange.status = response.status.code
       self.exchange = exchange
@@ -195,6 +200,23 @@ final class HTTPForwarder: ChannelInboundHandler {
         promise: nil)
     case .body(let buffer):
       context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    case .end(let trailers) where exchange.upgrade && exchange.status == 101:
+      // Agreed: the rest is the upgraded protocol's bytes. The switch waits until the decoder
+      // that delivered this part has returned.
+      self.exchange = nil
+      self.finish(exchange, success: true)
+      self.upstreams[endpoint] = nil
+      context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
+      guard let upstream = exchange.channel else { return }
+      let client = context.channel
+      context.eventLoop.assumeIsolated().execute {
+        do {
+          try HTTPPipeline.switchToTunnel(client: client, upstream: upstream)
+        } catch {
+          client.close(promise: nil)
+          upstream.close(promise: nil)
+        }
+      }
     case .end(let trailers):
       self.exchange = nil
       self.finish(exchange, success: exchange.status < 500)
@@ -256,7 +278,7 @@ final class HTTPForwarder: ChannelInboundHandler {
 }
 
 /// Hands an upstream connection's response parts to its forwarder.
-private final class UpstreamHandler: ChannelInboundHandler {
+final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = HTTPClientResponsePart
 
   private let forwarder: HTTPForwarder

@@ -11,8 +11,8 @@ import WeftWire
 /// connections to the workload and passes them on to the port they were for. Every socket the
 /// proxy opens carries ``InterceptionRules/proxyMark``, so the rules let it through.
 ///
-/// This first version relays every connection as opaque TCP with half-close; protocol-aware
-/// (HTTP) handling builds on it.
+/// Connections to service ports that speak HTTP are proxied request by request (HTTP/1.1) or
+/// stream by stream (HTTP/2, gRPC); the rest is relayed as opaque TCP with half-close.
 public final class SidecarProxy: Sendable {
   /// The listeners' bound ports.
   public let outboundPort: Int
@@ -100,14 +100,69 @@ public final class SidecarProxy: Sendable {
     }
   }
 
+  /// Ports declared `http`, `http2` or `grpc` are proxied by what the client turns out to speak
+  /// (the first bytes decide: HTTP/1.1 request by request, HTTP/2 stream by stream, else opaque
+  /// per connection); `tcp` ports and non-service destinations are relayed as they are.
   private func relay(_ client: any Channel, to destination: EndpointAddress, outbound: Bool, mark: UInt32) {
-    if outbound, let found = self.table.lookup(address: destination.ipv4, port: destination.port),
-      found.protocol == .http
-    {
-      self.count { $0.outboundToService += 1 }
-      self.forwardHTTP(client, to: destination, mark: mark)
+    guard outbound, let found = self.table.lookup(address: destination.ipv4, port: destination.port),
+      found.protocol != .tcp
+    else {
+      self.relayOpaque(client, to: destination, outbound: outbound, mark: mark, initial: nil)
       return
     }
+    let table = self.table
+    client.eventLoop.execute {
+      let sniffer = ProtocolSniffer(timeout: Self.detectionTimeout) { detected, bytes in
+        switch detected {
+        case .http1:
+          self.count { $0.outboundToService += 1 }
+          Self.start(client, replaying: bytes) {
+            try HTTPPipeline.configureServer(client)
+            try client.pipeline.syncOperations.addHandler(
+              HTTPForwarder(table: table, address: destination.ipv4, port: destination.port, mark: mark))
+          }
+        case .http2:
+          self.count { $0.outboundToService += 1 }
+          Self.start(client, replaying: bytes) {
+            try HTTP2Session.serve(
+              client, table: table, address: destination.ipv4, port: destination.port, mark: mark)
+          }
+        case .tls, .opaque:
+          self.relayOpaque(client, to: destination, outbound: true, mark: mark, initial: bytes)
+        }
+      }
+      do {
+        try client.pipeline.syncOperations.addHandler(sniffer)
+      } catch {
+        client.close(promise: nil)
+      }
+    }
+  }
+
+  /// How long a client on an HTTP port may take to send its first bytes before its connection is
+  /// taken as opaque.
+  static let detectionTimeout = TimeAmount.seconds(5)
+
+  /// Sets up a detected protocol's handlers, then replays the bytes the detection read and lets
+  /// the connection read on its own.
+  private static func start(_ client: any Channel, replaying bytes: ByteBuffer, _ setUp: () throws -> Void) {
+    do {
+      try setUp()
+      // Before the replay: HTTP/2 streams opened by it take the connection's autoRead as theirs.
+      try client.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
+      try client.syncOptions?.setOption(.autoRead, value: true)
+      client.pipeline.fireChannelRead(bytes)
+      client.pipeline.fireChannelReadComplete()
+    } catch {
+      client.close(promise: nil)
+    }
+  }
+
+  /// Relays a connection as opaque bytes: to a service endpoint picked per connection, or to the
+  /// original destination. `initial` bytes (read by detection) go first.
+  private func relayOpaque(
+    _ client: any Channel, to destination: EndpointAddress, outbound: Bool, mark: UInt32, initial: ByteBuffer?
+  ) {
     var target = destination
     var chosen: Upstream?
     if outbound {
@@ -146,7 +201,7 @@ public final class SidecarProxy: Sendable {
           try channel.pipeline.syncOperations.addHandler(serverHandler.value)
         }
       }
-      .connect(host: target.host, port: Int(target.port))
+      .connect(to: target.socketAddress)
       .whenComplete { result in
         if let lease {
           // The balancer counts the connection until it closes, or as failed if it never opened.
@@ -161,6 +216,10 @@ public final class SidecarProxy: Sendable {
         case .success:
           do {
             try client.pipeline.syncOperations.addHandler(clientHandler.value)
+            if let initial, initial.readableBytes > 0 {
+              client.pipeline.syncOperations.fireChannelRead(NIOAny(initial))
+              client.pipeline.syncOperations.fireChannelReadComplete()
+            }
             // Reading was held back until the far side was there; from now on the relay's
             // backpressure decides when to read.
             client.setOption(.autoRead, value: true).whenFailure { _ in client.close(promise: nil) }
@@ -172,23 +231,6 @@ public final class SidecarProxy: Sendable {
           client.close(promise: nil)
         }
       }
-  }
-
-  /// Serves an `http` service's client connection request by request (``HTTPForwarder``).
-  private func forwardHTTP(_ client: any Channel, to destination: EndpointAddress, mark: UInt32) {
-    let table = self.table
-    client.eventLoop.execute {
-      do {
-        try client.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-        try client.pipeline.syncOperations.addHandler(
-          HTTPForwarder(table: table, address: destination.ipv4, port: destination.port, mark: mark))
-        client.setOption(.allowRemoteHalfClosure, value: false).whenComplete { _ in
-          client.setOption(.autoRead, value: true).whenFailure { _ in client.close(promise: nil) }
-        }
-      } catch {
-        client.close(promise: nil)
-      }
-    }
   }
 
   private func finish(_ upstream: Upstream, success: Bool) {
@@ -221,6 +263,15 @@ extension EndpointAddress {
   init?(socketAddress: SocketAddress) {
     guard let ip = socketAddress.ipAddress, let v4 = IPv4Address(ip) else { return nil }
     self.init(ipv4: v4.value, port: UInt16(socketAddress.port ?? 0))
+  }
+
+  /// The socket address to connect to (no name resolution: it is an address already).
+  var socketAddress: SocketAddress {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = self.port.bigEndian
+    address.sin_addr.s_addr = self.ipv4.bigEndian
+    return SocketAddress(address, host: self.host)
   }
 
   /// The address alone, `a.b.c.d`.

@@ -1,0 +1,396 @@
+import Glibc
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+
+/// Proxies one client connection to an `http2` or `grpc` service stream by stream: every
+/// stream the client opens gets its own balancer pick (and route rule), and is relayed as frames
+/// onto a stream of an HTTP/2 connection to that endpoint, kept for the client connection's
+/// life and shared by its streams. Frames pass unchanged, so trailers (gRPC's status) and
+/// streaming in both directions work; a stream that fails is reset alone, the connection and
+/// its other streams go on.
+final class HTTP2Session {
+  private let table: ServiceTable
+  private let address: UInt32
+  private let port: UInt16
+  private let mark: UInt32
+  private let loop: any EventLoop
+  private var upstreams: [EndpointAddress: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>] = [:]
+  private var upstreamChannels: [any Channel] = []
+  private var closed = false
+
+  /// The sidecar's HTTP/2 settings, both towards clients and upstream: 1 MiB stream windows
+  /// (64 KiB would cap a stream at a window per round trip), up to 256 streams at once.
+  static let connection: NIOHTTP2Handler.ConnectionConfiguration = {
+    var configuration = NIOHTTP2Handler.ConnectionConfiguration()
+    configuration.initialSettings = [
+      HTTP2Setting(parameter: .maxConcurrentStreams, value: 256),
+      HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+      HTTP2Setting(parameter: .maxHeaderListSize, value: 64 << 10),
+    ]
+    configuration.targetWindowSize = 4 << 20
+    return configuration
+  }()
+  static let stream: NIOHTTP2Handler.StreamConfiguration = {
+    var configuration = NIOHTTP2Handler.StreamConfiguration()
+    configuration.targetWindowSize = 1 << 20
+    configuration.outboundBufferSizeHighWatermark = 256 << 10
+    configuration.outboundBufferSizeLowWatermark = 64 << 10
+    return configuration
+  }()
+
+  init(table: ServiceTable, address: UInt32, port: UInt16, mark: UInt32, loop: any EventLoop) {
+    self.table = table
+    self.address = address
+    self.port = port
+    self.mark = mark
+    self.loop = loop
+  }
+
+  /// Sets up HTTP/2 on an accepted client connection; each stream gets an ``HTTP2StreamForwarder``.
+  static func serve(
+    _ client: any Channel, table: ServiceTable, address: UInt32, port: UInt16, mark: UInt32
+  ) throws {
+    let session = HTTP2Session(table: table, address: address, port: port, mark: mark, loop: client.eventLoop)
+    let bound = NIOLoopBound(session, eventLoop: client.eventLoop)
+    _ = try client.pipeline.syncOperations.configureHTTP2Pipeline(
+      mode: .server, connectionConfiguration: Self.connection, streamConfiguration: Self.stream
+    ) { stream in
+      stream.eventLoop.makeCompletedFuture {
+        try stream.pipeline.syncOperations.addHandler(HTTP2StreamForwarder(session: bound.value))
+      }
+    }
+    try client.pipeline.syncOperations.addHandler(SessionCloser(session: session))
+  }
+
+  /// Decides where a new stream goes.
+  func decide(_ headers: HPACKHeaders, source: EndpointAddress?) -> OutboundDecision {
+    let request = RequestView(
+      method: headers.first(name: ":method") ?? "GET", target: headers.first(name: ":path") ?? "/",
+      header: { name in
+        let values = headers[name]
+        return values.isEmpty ? nil : values.joined(separator: name == "cookie" ? "; " : ", ")
+      })
+    return self.table.decide(
+      address: self.address, port: self.port, request: request, source: source,
+      now: UInt64(MonotonicClock.nanoseconds()))
+  }
+
+  /// Ends a stream's upstream pick.
+  func finish(_ upstream: Upstream, success: Bool) {
+    self.table.finish(upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success)
+  }
+
+  /// Opens a stream to `endpoint` (connecting first when this session has no connection there)
+  /// whose pipeline `initializer` sets up.
+  func openStream(
+    to endpoint: EndpointAddress, _ initializer: @escaping NIOChannelInitializer
+  ) -> EventLoopFuture<any Channel> {
+    guard !self.closed else { return self.loop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+    let multiplexer = self.upstreams[endpoint] ?? self.connect(to: endpoint)
+    return multiplexer.flatMap { $0.createStreamChannel(initializer) }
+  }
+
+  private func connect(to endpoint: EndpointAddress) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer> {
+    let me = NIOLoopBound(self, eventLoop: self.loop)
+    let future = ClientBootstrap(group: self.loop)
+      .channelOption(
+        ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SidecarProxy.soMark)),
+        value: SocketOptionValue(Int32(bitPattern: self.mark))
+      )
+      .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+      .connectTimeout(.seconds(5))
+      .connect(to: endpoint.socketAddress)
+      .flatMapThrowing { channel -> NIOHTTP2Handler.StreamMultiplexer in
+        let session = me.value
+        session.upstreamChannels.append(channel)
+        if session.closed { channel.close(promise: nil) }
+        channel.closeFuture.assumeIsolated().whenComplete { _ in
+          let session = me.value
+          session.upstreams[endpoint] = nil
+          session.upstreamChannels.removeAll { $0 === channel }
+        }
+        return try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+          mode: .client, connectionConfiguration: Self.connection, streamConfiguration: Self.stream
+        ) { pushed in pushed.close() }
+      }
+    self.upstreams[endpoint] = future
+    future.assumeIsolated().whenFailure { _ in me.value.upstreams[endpoint] = nil }
+    return future
+  }
+
+  /// The client connection closed: close every upstream connection.
+  func close() {
+    self.closed = true
+    for channel in self.upstreamChannels { channel.close(promise: nil) }
+    self.upstreamChannels = []
+    self.upstreams = [:]
+  }
+}
+
+/// Closes a session's upstream connections when its client connection closes.
+private final class SessionCloser: ChannelInboundHandler {
+  typealias InboundIn = HTTP2Frame
+
+  private let session: HTTP2Session
+
+  init(session: HTTP2Session) { self.session = session }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    self.session.close()
+    context.fireChannelInactive()
+  }
+}
+
+/// One client stream: on its HEADERS, picks an endpoint and opens an upstream stream; then
+/// relays frames both ways with backpressure (reads pause while the other stream's window or
+/// buffer is full). Until the upstream stream is open, frames wait here.
+final class HTTP2StreamForwarder: ChannelDuplexHandler {
+  typealias InboundIn = HTTP2Frame.FramePayload
+  typealias OutboundIn = HTTP2Frame.FramePayload
+  typealias OutboundOut = HTTP2Frame.FramePayload
+
+  private let session: HTTP2Session
+  private var context: ChannelHandlerContext?
+  private var upstream: Upstream?
+  private var partner: HTTP2UpstreamStream?
+  private var waiting: [HTTP2Frame.FramePayload] = []
+  private var pendingRead = false
+  private var deciding = true
+  private var status = 0
+  private var responseEnded = false
+  private var finished = false
+
+  init(session: HTTP2Session) { self.session = session }
+
+  func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+  func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let frame = self.unwrapInboundIn(data)
+    guard frame.isRelayed else { return }
+    if let partner {
+      partner.write(frame)
+      return
+    }
+    guard !self.responseEnded else { return }  // answered already: the rest of the request is dropped
+    self.waiting.append(frame)
+    guard self.deciding, case .headers(let headers) = frame else { return }
+    self.deciding = false
+    let source = context.channel.parent?.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
+    switch self.session.decide(headers.headers, source: source) {
+    case .service(let upstream):
+      self.upstream = upstream
+      let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+      self.session.openStream(to: upstream.endpoint) { stream in
+        stream.eventLoop.makeCompletedFuture {
+          let partner = HTTP2UpstreamStream(forwarder: me.value)
+          try stream.pipeline.syncOperations.addHandler(partner)
+        }
+      }.assumeIsolated().whenFailure { _ in
+        me.value.answer(status: 503, message: "could not reach \(upstream.endpoint)")
+      }
+    case .noEndpoint(let service):
+      self.answer(status: 503, message: "service \(service) has no healthy endpoint")
+    case .passthrough:
+      self.answer(status: 502, message: "no such service")
+    }
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    self.partner?.flush()
+    context.fireChannelReadComplete()
+  }
+
+  func read(context: ChannelHandlerContext) {
+    if self.partner?.isWritable ?? true {
+      context.read()
+    } else {
+      self.pendingRead = true
+    }
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if context.channel.isWritable { self.partner?.resumeRead() }
+    context.fireChannelWritabilityChanged()
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    self.complete(success: self.responseEnded)
+    // The client reset or the connection went: the upstream stream goes too.
+    self.partner?.close()
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    context.close(promise: nil)
+  }
+
+  // MARK: - Called by the upstream stream
+
+  /// The upstream stream is open: send what waited.
+  fileprivate func attached(_ partner: HTTP2UpstreamStream) {
+    self.partner = partner
+    for frame in self.waiting { partner.write(frame) }
+    self.waiting = []
+    partner.flush()
+  }
+
+  /// A frame of the response.
+  fileprivate func write(_ frame: HTTP2Frame.FramePayload) {
+    guard let context else { return }
+    switch frame {
+    case .headers(let headers):
+      if self.status == 0, let status = headers.headers.first(name: ":status").flatMap({ Int($0) }),
+        status >= 200
+      {
+        self.status = status
+      }
+      if headers.endStream { self.responseEnded = true }
+    case .data(let data):
+      if data.endStream { self.responseEnded = true }
+    default:
+      break
+    }
+    context.write(self.wrapOutboundOut(frame), promise: nil)
+    if self.responseEnded {
+      context.flush()
+      self.complete(success: self.status < 500)
+    }
+  }
+
+  fileprivate func flush() { self.context?.flush() }
+
+  fileprivate var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+  fileprivate func resumeRead() {
+    guard self.pendingRead, let context else { return }
+    self.pendingRead = false
+    context.read()
+  }
+
+  /// The upstream stream closed. Once the response is complete the client stream finishes on
+  /// its own; otherwise it is reset.
+  fileprivate func upstreamClosed() {
+    self.partner = nil
+    guard !self.responseEnded else { return }
+    self.complete(success: false)
+    if self.status == 0 {
+      self.answer(status: 502, message: "the endpoint reset the stream")
+    } else {
+      self.context?.close(promise: nil)
+    }
+  }
+
+  // MARK: - Helpers
+
+  private func complete(success: Bool) {
+    guard !self.finished else { return }
+    self.finished = true
+    if let upstream = self.upstream { self.session.finish(upstream, success: success) }
+  }
+
+  /// Answers the stream from the proxy itself.
+  private func answer(status: Int, message: String) {
+    guard let context else { return }
+    self.waiting = []
+    self.complete(success: false)
+    self.responseEnded = true
+    let headers = HPACKHeaders([
+      (":status", String(status)), ("content-type", "text/plain"), ("x-weft-proxy", "error"),
+    ])
+    context.write(self.wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
+    let body = context.channel.allocator.buffer(string: message + "\n")
+    context.writeAndFlush(
+      self.wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
+  }
+}
+
+/// The upstream side of one relayed stream.
+final class HTTP2UpstreamStream: ChannelDuplexHandler {
+  typealias InboundIn = HTTP2Frame.FramePayload
+  typealias OutboundIn = HTTP2Frame.FramePayload
+  typealias OutboundOut = HTTP2Frame.FramePayload
+
+  private var forwarder: HTTP2StreamForwarder?
+  private var context: ChannelHandlerContext?
+  private var pendingRead = false
+
+  init(forwarder: HTTP2StreamForwarder) { self.forwarder = forwarder }
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    self.forwarder?.attached(self)
+  }
+
+  func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let frame = self.unwrapInboundIn(data)
+    if frame.isRelayed { self.forwarder?.write(frame) }
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    self.forwarder?.flush()
+    context.fireChannelReadComplete()
+  }
+
+  func read(context: ChannelHandlerContext) {
+    if self.forwarder?.isWritable ?? true {
+      context.read()
+    } else {
+      self.pendingRead = true
+    }
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if context.channel.isWritable { self.forwarder?.resumeRead() }
+    context.fireChannelWritabilityChanged()
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    let forwarder = self.forwarder
+    self.forwarder = nil
+    forwarder?.upstreamClosed()
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    context.close(promise: nil)
+  }
+
+  // MARK: - Called by the client stream
+
+  fileprivate func write(_ frame: HTTP2Frame.FramePayload) {
+    self.context?.write(self.wrapOutboundOut(frame), promise: nil)
+  }
+
+  fileprivate func flush() { self.context?.flush() }
+
+  fileprivate var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+  fileprivate func resumeRead() {
+    guard self.pendingRead, let context else { return }
+    self.pendingRead = false
+    context.read()
+  }
+
+  fileprivate func close() {
+    self.forwarder = nil
+    self.context?.close(promise: nil)
+  }
+}
+
+extension HTTP2Frame.FramePayload {
+  /// HEADERS (with trailers) and DATA carry the exchange and pass to the other stream; window
+  /// updates, priority and resets belong to each hop's own stream state (a reset closes the
+  /// stream, which the handlers see as the channel going inactive).
+  var isRelayed: Bool {
+    switch self {
+    case .headers, .data: return true
+    default: return false
+    }
+  }
+}
