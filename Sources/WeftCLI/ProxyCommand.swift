@@ -67,7 +67,9 @@ struct ProxyCommand: AsyncParsableCommand {
     do { first = try await source.first() } catch { throw fail("\(error)") }
     table.apply(first)
     let proxy = try await SidecarProxy.start(
-      outboundPort: self.outboundPort, inboundPort: self.inboundPort, table: table, mark: rules.proxyMark)
+      outboundPort: self.outboundPort, inboundPort: self.inboundPort, table: table,
+      source: self.workload ?? ProcessInfo.processInfo.environment["WEFT_WORKLOAD"] ?? "unknown",
+      mark: rules.proxyMark)
     let admin: any Channel
     do { admin = try await AdminServer.start(port: self.adminPort, proxy: proxy) } catch {
       await proxy.stop()

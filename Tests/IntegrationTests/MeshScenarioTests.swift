@@ -453,5 +453,24 @@ struct MeshScenarioTests {
     #expect(try completed() == beforeBad, "nothing was forwarded")
     let good = try runProbe(lab, "client", "raw-http.py", ["100.64.0.1", "80", "good"])
     #expect(good["good"] as? String == "HTTP/1.1 200 OK", "\(good)")
+
+    // What happened shows in /metrics: requests by protocol and status class, latency, bytes.
+    let metrics = try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/metrics").output
+    func value(_ series: String) -> Double? {
+      metrics.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap {
+        Double($0.split(separator: " ").last!)
+      }
+    }
+    let base = "source=\"client\",destination=\"backend\""
+    #expect(
+      (value("weft_proxy_requests_total{\(base),protocol=\"http2\",class=\"2xx\"}") ?? 0) >= 102, "\(metrics)"
+    )
+    #expect(
+      value("weft_proxy_requests_total{\(base),protocol=\"http\",class=\"4xx\"}") == Double(cases.count))
+    #expect((value("weft_proxy_bytes_total{\(base),protocol=\"http2\",direction=\"sent\"}") ?? 0) >= 300_000)
+    #expect(value("weft_proxy_tcp_connections_total{\(base),protocol=\"tcp\"}") == 1, "\(metrics)")
+    #expect(
+      value("weft_proxy_request_duration_seconds_count{\(base),protocol=\"http2\"}")
+        == value("weft_proxy_request_duration_seconds_bucket{\(base),protocol=\"http2\",le=\"+Inf\"}"))
   }
 }

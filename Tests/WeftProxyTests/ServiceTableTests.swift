@@ -154,3 +154,35 @@ struct ProxyMetricsTests {
     #expect(ProxyMetrics.escape("a\"b\\c\nd") == "a\\\"b\\\\c\\nd")
   }
 }
+
+@Suite("sidecar: request figures")
+struct TrafficMetricsTests {
+  @Test func requestsAreCountedByStatusClassWithAHistogramAndBytes() {
+    let metrics = TrafficMetrics(source: "client")
+    metrics.request(
+      to: "backend", protocol: "http", status: 200, nanoseconds: 400_000, sent: 10, received: 100)
+    metrics.request(to: "backend", protocol: "http", status: 204, nanoseconds: 3_000_000)
+    metrics.request(to: "backend", protocol: "http", status: 503, nanoseconds: 20_000_000_000)
+    metrics.request(to: "backend", protocol: "http", status: nil, nanoseconds: 1_000)
+    metrics.connection(to: "db", sent: 5, received: 7)
+    metrics.opened("outbound", 1)
+    metrics.opened("outbound", 1)
+    metrics.opened("outbound", -1)
+    let series = metrics.snapshot[TrafficMetrics.Key(destination: "backend", protocol: "http")]
+    #expect(series?.requests == ["2xx": 2, "5xx": 1, "error": 1])
+    // 0.4 ms and 1 us in the first bucket (<= 0.5 ms), 3 ms in <= 5 ms, 20 s past every bound.
+    #expect(series?.buckets[0] == 2 && series?.buckets[3] == 1 && series?.buckets.last == 1)
+    let text = metrics.render()
+    let base = "source=\"client\",destination=\"backend\",protocol=\"http\""
+    #expect(text.contains("weft_proxy_requests_total{\(base),class=\"2xx\"} 2\n"))
+    #expect(text.contains("weft_proxy_request_duration_seconds_bucket{\(base),le=\"0.005\"} 3\n"))
+    #expect(text.contains("weft_proxy_request_duration_seconds_bucket{\(base),le=\"10.0\"} 3\n"))
+    #expect(text.contains("weft_proxy_request_duration_seconds_bucket{\(base),le=\"+Inf\"} 4\n"))
+    #expect(text.contains("weft_proxy_request_duration_seconds_count{\(base)} 4\n"))
+    #expect(text.contains("weft_proxy_bytes_total{\(base),direction=\"received\"} 100\n"))
+    #expect(
+      text.contains(
+        "weft_proxy_tcp_connections_total{source=\"client\",destination=\"db\",protocol=\"tcp\"} 1\n"))
+    #expect(text.contains("weft_proxy_open_connections{source=\"client\",direction=\"outbound\"} 1\n"))
+  }
+}

@@ -36,8 +36,10 @@ public enum AdminServer {
     case "/config": return json(proxy.table.snapshot)
     case "/clusters": return json(proxy.table.clusters)
     case "/metrics":
-      let text = ProxyMetrics.render(
-        counters: proxy.counters, clusters: proxy.table.clusters, version: proxy.table.version)
+      let text =
+        ProxyMetrics.render(
+          counters: proxy.counters, clusters: proxy.table.clusters, version: proxy.table.version)
+        + proxy.metrics.render()
       return (.ok, "text/plain; version=0.0.4", text)
     default: return (.notFound, "text/plain", "no such page; try /ready, /config, /clusters, /metrics\n")
     }

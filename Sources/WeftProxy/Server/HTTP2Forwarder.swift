@@ -12,6 +12,7 @@ import NIOPosix
 /// its other streams go on.
 final class HTTP2Session {
   private let table: ServiceTable
+  let metrics: TrafficMetrics
   private let address: UInt32
   private let port: UInt16
   private let mark: UInt32
@@ -40,8 +41,12 @@ final class HTTP2Session {
     return configuration
   }()
 
-  init(table: ServiceTable, address: UInt32, port: UInt16, mark: UInt32, loop: any EventLoop) {
+  init(
+    table: ServiceTable, metrics: TrafficMetrics, address: UInt32, port: UInt16, mark: UInt32,
+    loop: any EventLoop
+  ) {
     self.table = table
+    self.metrics = metrics
     self.address = address
     self.port = port
     self.mark = mark
@@ -50,9 +55,11 @@ final class HTTP2Session {
 
   /// Sets up HTTP/2 on an accepted client connection; each stream gets an ``HTTP2StreamForwarder``.
   static func serve(
-    _ client: any Channel, table: ServiceTable, address: UInt32, port: UInt16, mark: UInt32
+    _ client: any Channel, table: ServiceTable, metrics: TrafficMetrics, address: UInt32, port: UInt16,
+    mark: UInt32
   ) throws {
-    let session = HTTP2Session(table: table, address: address, port: port, mark: mark, loop: client.eventLoop)
+    let session = HTTP2Session(
+      table: table, metrics: metrics, address: address, port: port, mark: mark, loop: client.eventLoop)
     let bound = NIOLoopBound(session, eventLoop: client.eventLoop)
     _ = try client.pipeline.syncOperations.configureHTTP2Pipeline(
       mode: .server, connectionConfiguration: Self.connection, streamConfiguration: Self.stream
@@ -161,6 +168,10 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   private var status = 0
   private var responseEnded = false
   private var finished = false
+  private var service = "unknown"
+  private var started = UInt64(MonotonicClock.nanoseconds())
+  private var sent = 0
+  private var received = 0
 
   init(session: HTTP2Session) { self.session = session }
 
@@ -171,6 +182,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     let frame = self.unwrapInboundIn(data)
     guard frame.isRelayed else { return }
+    if case .data(let data) = frame { self.sent += data.data.readableBytes }
     if let partner {
       partner.write(frame)
       return
@@ -183,6 +195,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     switch self.session.decide(headers.headers, source: source) {
     case .service(let upstream):
       self.upstream = upstream
+      self.service = upstream.service
       let me = NIOLoopBound(self, eventLoop: context.eventLoop)
       self.session.openStream(to: upstream.endpoint) { stream in
         stream.eventLoop.makeCompletedFuture {
@@ -193,6 +206,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
         me.value.answer(status: 503, message: "could not reach \(upstream.endpoint)")
       }
     case .noEndpoint(let service):
+      self.service = service
       self.answer(status: 503, message: "service \(service) has no healthy endpoint")
     case .passthrough:
       self.answer(status: 502, message: "no such service")
@@ -250,6 +264,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
       }
       if headers.endStream { self.responseEnded = true }
     case .data(let data):
+      self.received += data.data.readableBytes
       if data.endStream { self.responseEnded = true }
     default:
       break
@@ -290,12 +305,17 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     guard !self.finished else { return }
     self.finished = true
     if let upstream = self.upstream { self.session.finish(upstream, success: success) }
+    self.session.metrics.request(
+      to: self.service, protocol: "http2", status: self.status == 0 ? nil : self.status,
+      nanoseconds: UInt64(MonotonicClock.nanoseconds()) &- self.started, sent: self.sent,
+      received: self.received)
   }
 
   /// Answers the stream from the proxy itself.
   private func answer(status: Int, message: String) {
     guard let context else { return }
     self.waiting = []
+    self.status = status
     self.complete(success: false)
     self.responseEnded = true
     let headers = HPACKHeaders([

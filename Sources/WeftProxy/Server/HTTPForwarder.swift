@@ -19,6 +19,9 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   typealias OutboundOut = HTTPServerResponsePart
 
   private let table: ServiceTable
+  private let metrics: TrafficMetrics
+  /// The service behind the address and port (for figures about requests answered here).
+  private let service: String
   private let address: UInt32
   private let port: UInt16
   private let mark: UInt32
@@ -39,10 +42,18 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     var status: UInt = 0
     /// The request asks for an upgrade.
     var upgrade = false
+    /// When it started, and its body bytes each way.
+    var started = UInt64(MonotonicClock.nanoseconds())
+    var sent = 0
+    var received = 0
   }
 
-  init(table: ServiceTable, address: UInt32, port: UInt16, mark: UInt32) {
+  init(
+    table: ServiceTable, metrics: TrafficMetrics, service: String, address: UInt32, port: UInt16, mark: UInt32
+  ) {
     self.table = table
+    self.metrics = metrics
+    self.service = service
     self.address = address
     self.port = port
     self.mark = mark
@@ -61,6 +72,10 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    // A request NIO's parser refused was answered 400 by its error handler before us.
+    if error is HTTPParserError, self.exchange == nil {
+      self.metrics.request(to: self.service, protocol: "http", status: 400, nanoseconds: 0)
+    }
     context.close(promise: nil)
   }
 
@@ -106,6 +121,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       }
     case .body(let buffer):
       guard !self.discarding else { return }
+      self.exchange?.sent += buffer.readableBytes
       self.forward(.body(.byteBuffer(buffer)), flush: false)
     case .end(let trailers):
       guard !self.discarding else {
@@ -151,7 +167,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           forwarder.flushPending()
         case .failure:
           guard let exchange = forwarder.exchange, exchange.upstream.endpoint == endpoint else { return }
-          forwarder.finish(exchange, success: false)
+          forwarder.finish(exchange, success: false, answered: true)
           forwarder.exchange = nil
           forwarder.discarding = true
           forwarder.respond(
@@ -199,6 +215,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           .head(HTTPResponseHead(version: exchange.version, status: response.status, headers: headers))),
         promise: nil)
     case .body(let buffer):
+      self.exchange?.received += buffer.readableBytes
       context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
     case .end(let trailers) where exchange.upgrade && exchange.status == 101:
       // Agreed: the rest is the upgraded protocol's bytes. The switch waits until the decoder
@@ -236,7 +253,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       return
     }
     self.exchange = nil
-    self.finish(exchange, success: false)
+    self.finish(exchange, success: false, answered: !exchange.responding)
     if exchange.responding {
       self.context?.close(promise: nil)  // half a response cannot be mended
     } else {
@@ -249,13 +266,21 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
 
   // MARK: - Helpers
 
-  private func finish(_ exchange: Exchange, success: Bool) {
-    self.table.finish(exchange.upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success)
+  /// Ends a request's pick; `answered` when the proxy answers it itself (counted there).
+  private func finish(_ exchange: Exchange, success: Bool, answered: Bool = false) {
+    let now = UInt64(MonotonicClock.nanoseconds())
+    self.table.finish(exchange.upstream, now: now, success: success)
+    guard !answered else { return }
+    self.metrics.request(
+      to: exchange.upstream.service, protocol: "http",
+      status: exchange.status == 0 ? nil : Int(exchange.status),
+      nanoseconds: now &- exchange.started, sent: exchange.sent, received: exchange.received)
   }
 
   /// Answers the current request from the proxy itself.
   private func respond(status: HTTPResponseStatus, message: String, version: HTTPVersion, keepAlive: Bool) {
     guard let context else { return }
+    self.metrics.request(to: self.service, protocol: "http", status: Int(status.code), nanoseconds: 0)
     self.discarding = true
     var body = context.channel.allocator.buffer(capacity: message.utf8.count + 1)
     body.writeString(message + "\n")

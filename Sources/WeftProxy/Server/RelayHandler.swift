@@ -5,15 +5,17 @@ import NIOCore
 /// as a half-close, so protocols that shut their write side to end a request work through the
 /// proxy. Each channel gets one handler; ``pair(_:_:)`` joins them.
 final class RelayHandler: ChannelDuplexHandler {
-  typealias InboundIn = NIOAny
-  typealias OutboundIn = NIOAny
-  typealias OutboundOut = NIOAny
+  typealias InboundIn = ByteBuffer
+  typealias OutboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
 
   private var partner: RelayHandler?
   private var context: ChannelHandlerContext?
   private var pendingRead = false
   private var inputClosed = false
   private var outputClosed = false
+  /// Bytes read from this handler's channel (and passed to the partner).
+  private(set) var bytesRead = 0
 
   /// Two handlers that relay to each other.
   static func pair() -> (RelayHandler, RelayHandler) {
@@ -34,7 +36,9 @@ final class RelayHandler: ChannelDuplexHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    self.partner?.write(data)
+    let buffer = self.unwrapInboundIn(data)
+    self.bytesRead += buffer.readableBytes
+    self.partner?.write(buffer)
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
@@ -76,7 +80,7 @@ final class RelayHandler: ChannelDuplexHandler {
 
   private var isWritable: Bool { self.context?.channel.isWritable ?? false }
 
-  private func write(_ data: NIOAny) { self.context?.write(data, promise: nil) }
+  private func write(_ buffer: ByteBuffer) { self.context?.write(self.wrapOutboundOut(buffer), promise: nil) }
 
   private func flush() { self.context?.flush() }
 

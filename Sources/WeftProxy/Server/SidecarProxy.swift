@@ -20,6 +20,8 @@ public final class SidecarProxy: Sendable {
   public let inboundPort: Int
   /// The routing table; apply new snapshots to it at any time.
   public let table: ServiceTable
+  /// Requests, latency and bytes per destination service.
+  public let metrics: TrafficMetrics
   private let channels: [any Channel]
   private let tally = Mutex(ProxyCounters())
 
@@ -40,16 +42,21 @@ public final class SidecarProxy: Sendable {
   /// The counters so far.
   public var counters: ProxyCounters { self.tally.withLock { $0 } }
 
-  private init(outboundPort: Int, inboundPort: Int, table: ServiceTable, channels: [any Channel]) {
+  private init(
+    outboundPort: Int, inboundPort: Int, table: ServiceTable, metrics: TrafficMetrics, channels: [any Channel]
+  ) {
     self.outboundPort = outboundPort
     self.inboundPort = inboundPort
     self.table = table
+    self.metrics = metrics
     self.channels = channels
   }
 
-  /// Binds both listeners on `host` (in the calling thread's network namespace).
+  /// Binds both listeners on `host` (in the calling thread's network namespace); `source` names
+  /// the workload in the metrics.
   public static func start(
     host: String = "0.0.0.0", outboundPort: Int = 15001, inboundPort: Int = 15006, table: ServiceTable,
+    source: String = "unknown",
     mark: UInt32 = InterceptionRules().proxyMark,
     group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
   ) async throws -> SidecarProxy {
@@ -63,7 +70,7 @@ public final class SidecarProxy: Sendable {
     let proxy = SidecarProxy(
       outboundPort: outbound.localAddress?.port ?? outboundPort,
       inboundPort: inbound.localAddress?.port ?? inboundPort,
-      table: table, channels: [outbound, inbound])
+      table: table, metrics: TrafficMetrics(source: source), channels: [outbound, inbound])
     box.proxy = proxy
     return proxy
   }
@@ -90,6 +97,10 @@ public final class SidecarProxy: Sendable {
 
   /// Finds where the accepted connection was going, then relays it there or to a service endpoint.
   private func accept(_ client: any Channel, outbound: Bool, mark: UInt32, group: any EventLoopGroup) {
+    let direction = outbound ? "outbound" : "inbound"
+    let metrics = self.metrics
+    metrics.opened(direction, 1)
+    client.closeFuture.whenComplete { _ in metrics.opened(direction, -1) }
     Self.originalDestination(client).whenComplete { result in
       guard case .success(let destination) = result else {
         self.count { outbound ? ($0.outboundFailed += 1) : ($0.inboundFailed += 1) }
@@ -111,6 +122,8 @@ public final class SidecarProxy: Sendable {
       return
     }
     let table = self.table
+    let metrics = self.metrics
+    let service = found.service
     client.eventLoop.execute {
       let sniffer = ProtocolSniffer(timeout: Self.detectionTimeout) { detected, bytes in
         switch detected {
@@ -119,13 +132,17 @@ public final class SidecarProxy: Sendable {
           Self.start(client, replaying: bytes) {
             try HTTPPipeline.configureServer(client)
             try client.pipeline.syncOperations.addHandler(
-              HTTPForwarder(table: table, address: destination.ipv4, port: destination.port, mark: mark))
+              HTTPForwarder(
+                table: table, metrics: metrics, service: service, address: destination.ipv4,
+                port: destination.port,
+                mark: mark))
           }
         case .http2:
           self.count { $0.outboundToService += 1 }
           Self.start(client, replaying: bytes) {
             try HTTP2Session.serve(
-              client, table: table, address: destination.ipv4, port: destination.port, mark: mark)
+              client, table: table, metrics: metrics, address: destination.ipv4, port: destination.port,
+              mark: mark)
           }
         case .tls, .opaque:
           self.relayOpaque(client, to: destination, outbound: true, mark: mark, initial: bytes)
@@ -207,7 +224,13 @@ public final class SidecarProxy: Sendable {
           // The balancer counts the connection until it closes, or as failed if it never opened.
           switch result {
           case .success(let channel):
-            channel.closeFuture.whenComplete { _ in self.finish(lease, success: true) }
+            let metrics = self.metrics
+            channel.closeFuture.assumeIsolated().whenComplete { _ in
+              self.finish(lease, success: true)
+              metrics.connection(
+                to: lease.service, sent: clientHandler.value.bytesRead,
+                received: serverHandler.value.bytesRead)
+            }
           case .failure:
             self.finish(lease, success: false)
           }

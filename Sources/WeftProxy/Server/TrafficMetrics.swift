@@ -1,0 +1,133 @@
+import Synchronization
+
+/// Request and byte figures per destination service, for `/metrics`: requests by status class,
+/// a latency histogram, bytes each way, and connections open now. Recorded once per finished
+/// request (HTTP/1.1 request, HTTP/2 stream) or closed opaque connection, under one lock.
+public final class TrafficMetrics: Sendable {
+  /// The latency histogram's upper bounds, in seconds (from 0.5 ms to 10 s).
+  public static let bounds: [Double] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+  ]
+
+  /// What one destination and protocol has seen.
+  public struct Series: Sendable, Hashable {
+    /// Requests by status class (`2xx`...`5xx`), or `error` for no answer at all.
+    public var requests: [String: UInt64] = [:]
+    /// Requests with latency at most each of ``TrafficMetrics/bounds`` (not cumulative).
+    public var buckets = [UInt64](repeating: 0, count: TrafficMetrics.bounds.count + 1)
+    /// The latencies' sum, in seconds.
+    public var seconds = 0.0
+    /// Bytes from the client to the service.
+    public var bytesSent: UInt64 = 0
+    /// Bytes from the service to the client.
+    public var bytesReceived: UInt64 = 0
+    /// Opaque connections that ended.
+    public var connections: UInt64 = 0
+  }
+
+  /// Which series.
+  public struct Key: Sendable, Hashable, Comparable {
+    /// The destination service.
+    public var destination: String
+    /// `http`, `http2` or `tcp`.
+    public var `protocol`: String
+
+    public static func < (a: Key, b: Key) -> Bool {
+      (a.destination, a.protocol) < (b.destination, b.protocol)
+    }
+  }
+
+  /// The workload this sidecar stands beside (the `source` label).
+  public let source: String
+  private let series = Mutex<[Key: Series]>([:])
+  private let open = Mutex<[String: Int]>([:])
+
+  /// Creates empty metrics for a sidecar beside `source`.
+  public init(source: String) { self.source = source }
+
+  /// A finished request: its status (nil: no answer), latency and body bytes.
+  public func request(
+    to destination: String, protocol: String, status: Int?, nanoseconds: UInt64, sent: Int = 0,
+    received: Int = 0
+  ) {
+    let seconds = Double(nanoseconds) / 1e9
+    let bucket = Self.bounds.firstIndex { seconds <= $0 } ?? Self.bounds.count
+    let statusClass = status.map { "\(min(max($0 / 100, 1), 5))xx" } ?? "error"
+    self.series.withLock { all in
+      let key = Key(destination: destination, protocol: `protocol`)
+      all[key, default: Series()].requests[statusClass, default: 0] += 1
+      all[key]!.buckets[bucket] += 1
+      all[key]!.seconds += seconds
+      all[key]!.bytesSent += UInt64(sent)
+      all[key]!.bytesReceived += UInt64(received)
+    }
+  }
+
+  /// An opaque connection that ended, with the bytes it carried each way.
+  public func connection(to destination: String, sent: Int, received: Int) {
+    self.series.withLock { all in
+      let key = Key(destination: destination, protocol: "tcp")
+      all[key, default: Series()].connections += 1
+      all[key]!.bytesSent += UInt64(sent)
+      all[key]!.bytesReceived += UInt64(received)
+    }
+  }
+
+  /// A client connection opened (`+1`) or closed (`-1`) in `direction`.
+  public func opened(_ direction: String, _ change: Int) {
+    self.open.withLock { $0[direction, default: 0] += change }
+  }
+
+  /// The figures so far.
+  public var snapshot: [Key: Series] { self.series.withLock { $0 } }
+
+  /// Connections open now, by direction.
+  public var openConnections: [String: Int] { self.open.withLock { $0 } }
+
+  /// The Prometheus text for these figures.
+  public func render() -> String {
+    let all = self.snapshot.sorted { $0.key < $1.key }
+    let source = ProxyMetrics.escape(self.source)
+    func labels(_ key: Key) -> String {
+      "source=\"\(source)\",destination=\"\(ProxyMetrics.escape(key.destination))\",protocol=\"\(key.protocol)\""
+    }
+    var out =
+      "# HELP weft_proxy_requests_total Requests through the sidecar by destination service and status class.\n"
+    out += "# TYPE weft_proxy_requests_total counter\n"
+    for (key, series) in all {
+      for (statusClass, count) in series.requests.sorted(by: { $0.key < $1.key }) {
+        out += "weft_proxy_requests_total{\(labels(key)),class=\"\(statusClass)\"} \(count)\n"
+      }
+    }
+    out += "# HELP weft_proxy_request_duration_seconds Time from a request's start to its answer's end.\n"
+    out += "# TYPE weft_proxy_request_duration_seconds histogram\n"
+    for (key, series) in all where !series.requests.isEmpty {
+      var cumulative: UInt64 = 0
+      for (i, bound) in Self.bounds.enumerated() {
+        cumulative += series.buckets[i]
+        out += "weft_proxy_request_duration_seconds_bucket{\(labels(key)),le=\"\(bound)\"} \(cumulative)\n"
+      }
+      cumulative += series.buckets[Self.bounds.count]
+      out += "weft_proxy_request_duration_seconds_bucket{\(labels(key)),le=\"+Inf\"} \(cumulative)\n"
+      out += "weft_proxy_request_duration_seconds_sum{\(labels(key))} \(series.seconds)\n"
+      out += "weft_proxy_request_duration_seconds_count{\(labels(key))} \(cumulative)\n"
+    }
+    out += "# HELP weft_proxy_bytes_total Body bytes through the sidecar, by direction.\n"
+    out += "# TYPE weft_proxy_bytes_total counter\n"
+    for (key, series) in all {
+      out += "weft_proxy_bytes_total{\(labels(key)),direction=\"sent\"} \(series.bytesSent)\n"
+      out += "weft_proxy_bytes_total{\(labels(key)),direction=\"received\"} \(series.bytesReceived)\n"
+    }
+    out += "# HELP weft_proxy_tcp_connections_total Opaque connections to a service that ended.\n"
+    out += "# TYPE weft_proxy_tcp_connections_total counter\n"
+    for (key, series) in all where key.protocol == "tcp" {
+      out += "weft_proxy_tcp_connections_total{\(labels(key))} \(series.connections)\n"
+    }
+    out += "# HELP weft_proxy_open_connections Client connections open now, by direction.\n"
+    out += "# TYPE weft_proxy_open_connections gauge\n"
+    for (direction, count) in self.openConnections.sorted(by: { $0.key < $1.key }) {
+      out += "weft_proxy_open_connections{source=\"\(source)\",direction=\"\(direction)\"} \(count)\n"
+    }
+    return out
+  }
+}
