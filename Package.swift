@@ -58,6 +58,7 @@ let package = Package(
     .target(
       name: "WeftEcho",
       dependencies: [
+        "WeftWire",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "NIOHTTP2", package: "swift-nio-http2"),
         .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -93,6 +94,7 @@ let package = Package(
         "WeftEcho",
         "WeftProxy",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOPosix
 import WeftModel
+import WeftWire
 
 /// One active health check of an endpoint: an HTTP GET whose answer must be 2xx, or a TCP
 /// connect, within the check's timeout.
@@ -13,9 +14,7 @@ enum HealthProbe {
       do {
         let response = try await HTTPClient.shared.execute(
           request,
-          timeout: .nanoseconds(
-            Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-          ))
+          timeout: .nanoseconds(timeout.totalNanoseconds))
         _ = try? await response.body.collect(upTo: 1 << 16)
         return (200..<300).contains(response.status.code)
       } catch {
@@ -24,10 +23,7 @@ enum HealthProbe {
     }
     do {
       let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .connectTimeout(
-          .milliseconds(
-            Int64(timeout.components.seconds) * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        )
+        .connectTimeout(.nanoseconds(timeout.totalNanoseconds))
         .connect(host: address, port: port).get()
       try? await channel.close()
       return true

@@ -3,8 +3,10 @@ import AsyncHTTPClient
 import Dispatch
 import Foundation
 import NIOCore
+import NIOPosix
 import WeftDatapath
 import WeftProxy
+import WeftWire
 
 /// `weft proxy`: the sidecar, run in a workload's network namespace.
 struct ProxyCommand: AsyncParsableCommand {
@@ -49,6 +51,12 @@ struct ProxyCommand: AsyncParsableCommand {
   @Flag(name: .long, help: "Do not install the interception rules (for tests that connect to the listeners).")
   var noIntercept = false
 
+  @Option(name: .long, help: "Event loop threads (a sidecar is light: one by default).")
+  var eventLoops = 1
+
+  @Option(name: .long, help: "Seconds a stopping proxy lets open requests finish before closing them.")
+  var drainSeconds = 5.0
+
   func run() async throws {
     var rules = InterceptionRules(
       excludedOutboundPorts: self.excludeOutboundPorts, excludedInboundPorts: self.excludeInboundPorts)
@@ -56,6 +64,11 @@ struct ProxyCommand: AsyncParsableCommand {
     rules.inboundPort = self.inboundPort
     rules.adminPort = self.adminPort
     if let problem = rules.problem { throw ValidationError(problem) }
+    guard (1...64).contains(self.eventLoops) else { throw ValidationError("--event-loops must be 1-64") }
+    guard (0...600).contains(self.drainSeconds) else {
+      throw ValidationError("--drain-seconds must be 0-600")
+    }
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: self.eventLoops)
     let source: SnapshotSource
     switch (self.config, self.agent, self.workload) {
     case (let path?, nil, nil): source = .file(path)
@@ -69,9 +82,9 @@ struct ProxyCommand: AsyncParsableCommand {
     let proxy = try await SidecarProxy.start(
       outboundPort: self.outboundPort, inboundPort: self.inboundPort, table: table,
       source: self.workload ?? ProcessInfo.processInfo.environment["WEFT_WORKLOAD"] ?? "unknown",
-      mark: rules.proxyMark)
+      mark: rules.proxyMark, group: group)
     let admin: any Channel
-    do { admin = try await AdminServer.start(port: self.adminPort, proxy: proxy) } catch {
+    do { admin = try await AdminServer.start(port: self.adminPort, proxy: proxy, group: group) } catch {
       await proxy.stop()
       throw fail("could not listen on the admin port \(self.adminPort): \(error)")
     }
@@ -89,10 +102,16 @@ struct ProxyCommand: AsyncParsableCommand {
     let updates = Task { await source.follow(table: table) }
     while !stop.isDone { try? await Task.sleep(for: .milliseconds(200)) }
     updates.cancel()
+    // Drain with the rules in place (redirected connections need them for their replies), then
+    // take them out: new connections go straight to their destinations from then on.
+    let started = ContinuousClock.now
+    let drained = await proxy.drain(timeout: .milliseconds(Int(self.drainSeconds * 1000)))
     if !self.noIntercept { try? KernelDatapath.nft("delete table ip \(InterceptionRules.table)\n") }
     try? await admin.close()
-    await proxy.stop()
-    print("weft proxy: stopped")
+    let took = ContinuousClock.now - started
+    print(
+      "weft proxy: stopped; drained \(drained.open) connection(s) in \(Int(took.totalMilliseconds)) ms, "
+        + "\(drained.cut) cut at the deadline")
   }
 
   /// Becomes done on SIGTERM or SIGINT.

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import WeftWire
 
 /// What one `weft echo call` run saw.
 public struct EchoReport: Codable, Sendable, Hashable {
@@ -107,9 +108,7 @@ public struct EchoCaller: Sendable {
     return report
   }
 
-  static func nanoseconds(_ d: Duration) -> Int64 {
-    d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-  }
+  static func nanoseconds(_ d: Duration) -> Int64 { d.totalNanoseconds }
 
   private func once(client: HTTPClient, clock: ContinuousClock, into partial: inout Partial) async {
     var request = HTTPClientRequest(url: self.url)

@@ -83,6 +83,10 @@ extension Lab {
     }
   }
 
+  /// How long a lab sidecar drains when stopped, and how long the lab waits before killing it.
+  static let proxyDrainSeconds = 2
+  static let proxyStopGrace = Duration.seconds(4)
+
   /// Starts a workload's sidecar and waits until it says it is ready (its rules are in).
   static func startProxy(lab name: String, workload: String, host: String, namespace: NetworkNamespace)
     async throws
@@ -92,7 +96,11 @@ extension Lab {
     let log = "\(dir)/\(workload)-proxy.log"
     let executable = Self.load(name)?.control?.executable ?? Self.executable
     let pid = try namespace.spawnDetached(
-      [executable, "proxy", "--agent", "\(dir)/\(host)/agent.sock", "--workload", workload], logPath: log)
+      [
+        executable, "proxy", "--agent", "\(dir)/\(host)/agent.sock", "--workload", workload,
+        "--drain-seconds",
+        String(Self.proxyDrainSeconds),
+      ], logPath: log)
     do {
       _ = try await Self.waitFor("the sidecar of \(workload) (see \(log))") { () -> Bool? in
         guard Spawn.isAlive(pid) else {
@@ -120,7 +128,7 @@ extension Lab {
     else {
       throw LabError(.notFound, "lab '\(name)' has no workload '\(workload)'")
     }
-    if let pid = w.proxyPID, Self.isOurs(pid, lab: name) { Spawn.stop(pid) }
+    if let pid = w.proxyPID, Self.isOurs(pid, lab: name) { Spawn.stop(pid, grace: Self.proxyStopGrace) }
     let client = try Self.client(name)
     _ = try? await client.delete(ResourceKey(kind: .workload, name: workload))
     let netlink = try NetworkNamespace(host.namespace).openNetlink()

@@ -162,7 +162,7 @@ public enum Lab {
       names.formUnion((state.workloads ?? []).map(\.namespace))
       for w in state.workloads ?? [] {
         guard let pid = w.proxyPID, Self.isOurs(pid, lab: name) else { continue }
-        Spawn.stop(pid)
+        Spawn.stop(pid, grace: Self.proxyStopGrace)
         removed.append("sidecar of \(w.name) (pid \(pid))")
       }
       if let control = state.control {
@@ -202,7 +202,7 @@ public enum Lab {
   }
 
   static func format(_ d: Duration) -> String {
-    let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    let ms = d.totalMilliseconds
     return ms < 1000 ? String(format: "%.0f ms", ms) : String(format: "%.2f s", ms / 1000)
   }
 }

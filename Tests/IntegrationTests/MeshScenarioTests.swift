@@ -472,5 +472,38 @@ struct MeshScenarioTests {
     #expect(
       value("weft_proxy_request_duration_seconds_count{\(base),protocol=\"http2\"}")
         == value("weft_proxy_request_duration_seconds_bucket{\(base),protocol=\"http2\",le=\"+Inf\"}"))
+
+    // Stopping drains: a request in flight (both replicas now answer after 1.5 s) gets its
+    // answer; the sidecar then exits, having cut nothing.
+    for replica in ["b1", "b2"] {
+      let address = String(
+        try #require(
+          Lab.load(lab)?.workloads?.first { $0.name == replica }?.address.split(separator: "/").first))
+      let slow = "{\"name\":\"\(replica)\",\"latencyMilliseconds\":1500,\"failRatio\":0,\"failStatus\":503}"
+      _ = try labExec(
+        lab, "client", "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", slow,
+        "http://\(address):8080/_weft/echo")
+    }
+    let inFlight = Process()
+    inFlight.executableURL = URL(fileURLWithPath: weftBinary)
+    inFlight.arguments = [
+      "lab", "exec", lab, "client", "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+      "http://100.64.0.1/",
+    ]
+    let pipe = Pipe()
+    inFlight.standardOutput = pipe
+    try inFlight.run()
+    try await Task.sleep(for: .milliseconds(500))
+    let pid = try #require(Lab.load(lab)?.workloads?.first { $0.name == "client" }?.proxyPID)
+    let stopping = Date()
+    Spawn.stop(pid, grace: .seconds(5))
+    let stopped = Date().timeIntervalSince(stopping)
+    inFlight.waitUntilExit()
+    let code = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    #expect(code == "200", "the request in flight was answered: \(code)")
+    #expect(stopped < 3, "the sidecar left once the request was done (\(stopped) s)")
+    let log = (try? String(contentsOfFile: "/run/weft/labs/\(lab)/client-proxy.log", encoding: .utf8)) ?? ""
+    #expect(log.contains("0 cut at the deadline"), "\(log)")
+    print("mesh: drained a request in flight; the sidecar stopped \(Int(stopped * 1000)) ms after SIGTERM")
   }
 }

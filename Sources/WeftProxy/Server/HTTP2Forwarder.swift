@@ -20,6 +20,12 @@ final class HTTP2Session {
   private var upstreams: [EndpointAddress: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>] = [:]
   private var upstreamChannels: [any Channel] = []
   private var closed = false
+  /// The client connection, streams open on it now, the highest stream ID seen, and whether
+  /// it is draining (GOAWAY sent: it closes when its last stream ends).
+  private weak var client: (any Channel)?
+  private var activeStreams = 0
+  private var lastStreamID = HTTP2StreamID(0)
+  private var draining = false
 
   /// The sidecar's HTTP/2 settings, both towards clients and upstream: 1 MiB stream windows
   /// (64 KiB would cap a stream at a window per round trip), up to 256 streams at once.
@@ -60,6 +66,7 @@ final class HTTP2Session {
   ) throws {
     let session = HTTP2Session(
       table: table, metrics: metrics, address: address, port: port, mark: mark, loop: client.eventLoop)
+    session.client = client
     let bound = NIOLoopBound(session, eventLoop: client.eventLoop)
     _ = try client.pipeline.syncOperations.configureHTTP2Pipeline(
       mode: .server, connectionConfiguration: Self.connection, streamConfiguration: Self.stream
@@ -127,6 +134,30 @@ final class HTTP2Session {
     return future
   }
 
+  /// A client stream began.
+  func streamOpened(_ id: HTTP2StreamID?) {
+    self.activeStreams += 1
+    if let id, id > self.lastStreamID { self.lastStreamID = id }
+  }
+
+  /// A client stream ended; a draining connection closes after its last one.
+  func streamClosed() {
+    self.activeStreams -= 1
+    if self.draining && self.activeStreams == 0 { self.client?.close(promise: nil) }
+  }
+
+  /// Drain: tell the client (GOAWAY, no error) that no stream after the last one seen will be
+  /// served, finish the open ones, then close.
+  func drain(_ context: ChannelHandlerContext) {
+    guard !self.draining else { return }
+    self.draining = true
+    let goAway = HTTP2Frame(
+      streamID: .rootStream,
+      payload: .goAway(lastStreamID: self.lastStreamID, errorCode: .noError, opaqueData: nil))
+    context.writeAndFlush(NIOAny(goAway), promise: nil)
+    if self.activeStreams == 0 { context.close(promise: nil) }
+  }
+
   /// The client connection closed: close every upstream connection.
   func close() {
     self.closed = true
@@ -136,13 +167,22 @@ final class HTTP2Session {
   }
 }
 
-/// Closes a session's upstream connections when its client connection closes.
+/// Drains a session when the proxy shuts down, and closes its upstream connections when its
+/// client connection closes.
 private final class SessionCloser: ChannelInboundHandler {
   typealias InboundIn = HTTP2Frame
 
   private let session: HTTP2Session
 
   init(session: HTTP2Session) { self.session = session }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if event is ChannelShouldQuiesceEvent {
+      self.session.drain(context)
+    } else {
+      context.fireUserInboundEventTriggered(event)
+    }
+  }
 
   func channelInactive(context: ChannelHandlerContext) {
     self.session.close()
@@ -175,7 +215,10 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
 
   init(session: HTTP2Session) { self.session = session }
 
-  func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    self.session.streamOpened(try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID))
+  }
 
   func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
@@ -235,6 +278,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     self.complete(success: self.responseEnded)
     // The client reset or the connection went: the upstream stream goes too.
     self.partner?.close()
+    self.session.streamClosed()
     context.fireChannelInactive()
   }
 

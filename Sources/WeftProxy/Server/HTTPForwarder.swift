@@ -20,6 +20,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
 
   private let table: ServiceTable
   private let metrics: TrafficMetrics
+  private let draining: DrainFlag
   /// The service behind the address and port (for figures about requests answered here).
   private let service: String
   private let address: UInt32
@@ -49,10 +50,13 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   init(
-    table: ServiceTable, metrics: TrafficMetrics, service: String, address: UInt32, port: UInt16, mark: UInt32
+    table: ServiceTable, metrics: TrafficMetrics, draining: DrainFlag, service: String, address: UInt32,
+    port: UInt16,
+    mark: UInt32
   ) {
     self.table = table
     self.metrics = metrics
+    self.draining = draining
     self.service = service
     self.address = address
     self.port = port
@@ -88,7 +92,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         return
       }
       let upgrade = head.headers.contains(name: "upgrade")
-      let keepAlive = head.isKeepAlive && !upgrade
+      let keepAlive = head.isKeepAlive && !upgrade && !self.draining.isSet
       let now = UInt64(MonotonicClock.nanoseconds())
       let headers = head.headers
       let request = RequestView(

@@ -24,6 +24,10 @@ public final class SidecarProxy: Sendable {
   public let metrics: TrafficMetrics
   private let channels: [any Channel]
   private let tally = Mutex(ProxyCounters())
+  /// Client connections open now, so that shutdown can drain them.
+  private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+  /// Set once a drain has begun: HTTP/1.1 answers then close their connections.
+  let draining = DrainFlag()
 
   /// What the proxy has done, for the admin endpoint and tests.
   public struct ProxyCounters: Sendable, Hashable, Codable {
@@ -80,6 +84,38 @@ public final class SidecarProxy: Sendable {
     for channel in self.channels { try? await channel.close() }
   }
 
+  /// How a drain went.
+  public struct DrainResult: Sendable, Hashable {
+    /// Connections open when it began.
+    public var open: Int
+    /// Those still open at the deadline, closed then.
+    public var cut: Int
+  }
+
+  /// Shuts down gracefully: asks every open connection to finish (HTTP/1.1: idle keep-alives
+  /// close now, a request in flight gets its answer and then the connection closes; HTTP/2:
+  /// GOAWAY, open streams finish; opaque connections run on), answers requests on connections
+  /// that come meanwhile with `Connection: close`, and closes what is still open after
+  /// `timeout`; then stops listening. The interception rules must stay in place until this
+  /// returns: the replies of redirected connections are translated back by them.
+  public func drain(timeout: Duration) async -> DrainResult {
+    self.draining.set()
+    let open = self.connections.withLock { Array($0.values) }
+    for channel in open {
+      channel.eventLoop.execute {
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+      }
+    }
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline, !self.connections.withLock({ $0.isEmpty }) {
+      try? await Task.sleep(for: .milliseconds(20))
+    }
+    let left = self.connections.withLock { Array($0.values) }
+    for channel in left { channel.close(promise: nil) }
+    await self.stop()
+    return DrainResult(open: open.count, cut: left.count)
+  }
+
   private static func listen(
     host: String, port: Int, group: any EventLoopGroup, accept: @escaping @Sendable (any Channel) -> Void
   ) async throws -> any Channel {
@@ -100,7 +136,12 @@ public final class SidecarProxy: Sendable {
     let direction = outbound ? "outbound" : "inbound"
     let metrics = self.metrics
     metrics.opened(direction, 1)
-    client.closeFuture.whenComplete { _ in metrics.opened(direction, -1) }
+    let id = ObjectIdentifier(client)
+    self.connections.withLock { $0[id] = client }
+    client.closeFuture.whenComplete { _ in
+      metrics.opened(direction, -1)
+      self.connections.withLock { $0[id] = nil }
+    }
     Self.originalDestination(client).whenComplete { result in
       guard case .success(let destination) = result else {
         self.count { outbound ? ($0.outboundFailed += 1) : ($0.inboundFailed += 1) }
@@ -123,6 +164,7 @@ public final class SidecarProxy: Sendable {
     }
     let table = self.table
     let metrics = self.metrics
+    let draining = self.draining
     let service = found.service
     client.eventLoop.execute {
       let sniffer = ProtocolSniffer(timeout: Self.detectionTimeout) { detected, bytes in
@@ -133,9 +175,9 @@ public final class SidecarProxy: Sendable {
             try HTTPPipeline.configureServer(client)
             try client.pipeline.syncOperations.addHandler(
               HTTPForwarder(
-                table: table, metrics: metrics, service: service, address: destination.ipv4,
-                port: destination.port,
-                mark: mark))
+                table: table, metrics: metrics, draining: draining, service: service,
+                address: destination.ipv4,
+                port: destination.port, mark: mark))
           }
         case .http2:
           self.count { $0.outboundToService += 1 }
@@ -302,6 +344,13 @@ extension EndpointAddress {
     let o = self.octets
     return "\(o.0).\(o.1).\(o.2).\(o.3)"
   }
+}
+
+/// Set once, read on every request: whether the proxy is draining.
+final class DrainFlag: Sendable {
+  private let value = Atomic(false)
+  var isSet: Bool { self.value.load(ordering: .relaxed) }
+  func set() { self.value.store(true, ordering: .relaxed) }
 }
 
 /// Lets the accept closures reach the proxy made after the listeners.
