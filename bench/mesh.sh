@@ -139,7 +139,8 @@ EOF
 }
 start() {  # $1: workload, rest: command; records the pid
   local n=$1; shift
-  in_ns "$n" "$@" >"$TMP/$n-$(basename "$1")-$RANDOM.log" 2>&1 &
+  # Not through in_ns: a backgrounded function is a subshell, and $! would be its pid.
+  ip netns exec "$(ns "$n")" "$@" >"$TMP/$n-$(basename "$1")-$RANDOM.log" 2>&1 &
   PIDS+=($!)
 }
 wait_http() {  # $1: workload, $2: url
@@ -303,12 +304,15 @@ echo '{"version": 1, "services": []}' >"$TMP/empty.json"
 READY=()
 for i in 1 2 3 4 5; do
   t0=$(date +%s%N)
-  in_ns cp "$WEFT" proxy --config "$TMP/empty.json" --no-intercept --outbound-port 25001 --inbound-port 25006 --admin-port 25000 >"$TMP/ready-$i.log" 2>&1 &
+  ip netns exec "$(ns cp)" "$WEFT" proxy --config "$TMP/empty.json" --no-intercept --outbound-port 25001 \
+    --inbound-port 25006 --admin-port 25000 >"$TMP/ready-$i.log" 2>&1 &
   pid=$!
   until in_ns cp curl -sf -o /dev/null -m 1 http://127.0.0.1:25000/ready; do sleep 0.005; done
   t1=$(date +%s%N)
   READY+=($(( (t1 - t0) / 1000000 )))
+  sleep 0.2
   IDLE_ONE=$(rss_kb VmRSS $pid)
+  IDLE_ANON=$(rss_kb RssAnon $pid)
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
 
@@ -338,8 +342,8 @@ TABLE=$(
     "$(added "${M[weft,5]}" "${M[direct,5]}")" "$(added "${M[haproxy,5]}" "${M[direct,5]}")" "$(ratio "${M[weft,7]}" "${M[haproxy,7]}")"
   printf -- '- weft/nginx: c32 req/s %sx, c32 p99 %sx, h2 req/s %sx\n' \
     "$(ratio "${M[weft,1]}" "${M[nginx,1]}")" "$(ratio "${M[weft,3]}" "${M[nginx,3]}")" "$(ratio "${M[weft,7]}" "${M[nginx,7]}")"
-  printf -- '- one Weft sidecar: start to ready %s ms (median of 5), RSS idle %s MB\n' "$READY_MS" \
-    "$(awk -v k="$IDLE_ONE" 'BEGIN {printf "%.1f", k / 1024}')"
+  printf -- '- one Weft sidecar: start to ready %s ms (median of 5), RSS idle %s MB, of which anonymous %s MB\n' "$READY_MS" \
+    "$(awk -v k="$IDLE_ONE" 'BEGIN {printf "%.1f", k / 1024}')" "$(awk -v k="$IDLE_ANON" 'BEGIN {printf "%.1f", k / 1024}')"
 )
 echo
 echo "$TABLE"

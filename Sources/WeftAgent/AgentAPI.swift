@@ -50,11 +50,14 @@ public struct GCRequest: Codable, Sendable {
 /// garbage-collect and status. Attach goes through the same path as the lab (``WorkloadAttach``)
 /// and registers a Workload resource; a failure undoes everything.
 public enum AgentAPI {
+  /// The workload label the CNI plugin sets for `mesh: true`: the agent starts a sidecar.
+  public static let meshLabel = "weft/mesh"
   /// Builds the router. `network` gives the desired state of a network on this host (nil when the
   /// host has no lease there yet).
   public static func router(
     agent: Agent, netlink: Netlink, ipam: IPAM, client: ControlClient, hostName: String,
-    datapath: String = "kernel", counters: @escaping @Sendable () -> VTEPCounters? = { nil }
+    datapath: String = "kernel", sidecars: SidecarRegistry? = nil,
+    counters: @escaping @Sendable () -> VTEPCounters? = { nil }
   ) -> Router<BasicRequestContext> {
     let router = Router()
     let attachLock = AsyncLock()
@@ -102,6 +105,18 @@ public enum AgentAPI {
             throw ControlError(
               status: 503, code: "unavailable", message: "registering \(body.workload) failed: \(error)")
           }
+          // A meshed workload gets its sidecar before the runtime starts its process, so none
+          // of its traffic goes around the mesh.
+          if body.labels?[Self.meshLabel] == "true", let sidecars, sidecars.pid(of: body.workload) == nil {
+            do {
+              _ = try await sidecars.start(workload: body.workload, netns: body.netns)
+            } catch {
+              _ = try? await client.delete(ResourceKey(kind: .workload, name: body.workload))
+              try? WorkloadAttach.detach(
+                workload: body.workload, network: body.network, host: netlink, ipam: ipam)
+              throw ControlError(status: 503, code: "unavailable", message: "\(error)")
+            }
+          }
           return attached
         }
       }
@@ -110,6 +125,7 @@ public enum AgentAPI {
       await ControlServer.answer {
         let body: AttachRequest = try await Self.decode(request)
         try await attachLock.run {
+          sidecars?.stop(workload: body.workload)
           try WorkloadAttach.detach(workload: body.workload, network: body.network, host: netlink, ipam: ipam)
           _ = try? await client.delete(ResourceKey(kind: .workload, name: body.workload))
         }
@@ -144,6 +160,7 @@ public enum AgentAPI {
         let released = try await attachLock.run {
           var released: [String] = []
           for workload in (try ipam.table()[body.network] ?? [:]).values where !keep.contains(workload) {
+            sidecars?.stop(workload: workload)
             try WorkloadAttach.detach(workload: workload, network: body.network, host: netlink, ipam: ipam)
             _ = try? await client.delete(ResourceKey(kind: .workload, name: workload))
             released.append(workload)

@@ -67,7 +67,9 @@ struct AgentCommand: AsyncParsableCommand {
     let server = Application(
       router: AgentAPI.router(
         agent: agent, netlink: netlink, ipam: IPAM(path: "\(state)/ipam.json"), client: controlClient,
-        hostName: hostName, datapath: datapath, counters: { userspace?.counters }),
+        hostName: hostName, datapath: datapath,
+        sidecars: SidecarRegistry(directory: "\(state)/sidecars", agentSocket: socket),
+        counters: { userspace?.counters }),
       configuration: .init(address: .unixDomainSocket(path: socket), serverName: "weft-agent"))
     print("local API on unix:\(socket)")
     var resolver: AgentDNS?

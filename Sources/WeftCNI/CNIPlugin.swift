@@ -41,7 +41,7 @@ public enum CNIPlugin {
         workload: CNIRequest.workloadName(containerID: r.containerID ?? ""), netns: r.netns ?? "",
         interface: r.ifname ?? "eth0", network: network,
         labels: ["cni.runtime/network": config.name].merging(
-          config.mesh == true ? ["weft/mesh": "true"] : [:]
+          config.mesh == true ? [AgentAPI.meshLabel: "true"] : [:]
         ) { a, _ in a })
       switch r.command {
       case .add:
@@ -52,7 +52,7 @@ public enum CNIPlugin {
           interfaces: [.init(name: a.interface, mac: a.mac, mtu: a.mtu, sandbox: r.netns)],
           ips: [.init(version: v4, address: a.address, gateway: a.gateway, interface: 0)],
           routes: [.init(dst: "0.0.0.0/0", gw: a.gateway)],
-          dns: .init(nameservers: nil, search: nil)
+          dns: .init(nameservers: [a.gateway], search: ["weft"])
         ).json()
       case .del:
         let _: AgentAPI.StatusBody = try agent.call("POST", "/v1/detach", body: attach)

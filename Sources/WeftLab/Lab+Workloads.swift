@@ -95,25 +95,14 @@ extension Lab {
     let dir = Self.directory(name)
     let log = "\(dir)/\(workload)-proxy.log"
     let executable = Self.load(name)?.control?.executable ?? Self.executable
-    let pid = try namespace.spawnDetached(
-      [
-        executable, "proxy", "--agent", "\(dir)/\(host)/agent.sock", "--workload", workload,
-        "--drain-seconds",
-        String(Self.proxyDrainSeconds),
-      ], logPath: log)
     do {
-      _ = try await Self.waitFor("the sidecar of \(workload) (see \(log))") { () -> Bool? in
-        guard Spawn.isAlive(pid) else {
-          throw LabError(.system, "the sidecar of \(workload) exited; see \(log)")
-        }
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        return text.contains("weft proxy: ready") ? true : nil
-      }
-    } catch {
-      Spawn.stop(pid)
-      throw error
+      return try await Sidecar.start(
+        executable: executable, agentSocket: "\(dir)/\(host)/agent.sock", workload: workload,
+        namespace: namespace,
+        log: log, drainSeconds: Self.proxyDrainSeconds)
+    } catch let error as Sidecar.StartError {
+      throw LabError(.system, error.description)
     }
-    return pid
   }
 
   /// Removes a workload: its resource, its attachment and address, and its namespace.

@@ -76,6 +76,26 @@ struct CNIScenarioTests {
     #expect(check.status == 1)
     #expect(check.json?["code"] as? Int == 3)
 
+    // mesh: true gives the container a sidecar before ADD returns (its interception rules are in),
+    // and the result names the agent's DNS; DEL drains and stops the sidecar.
+    var meshed = config
+    meshed["mesh"] = true
+    let m1 = try container(20)
+    let meshAdd = try cni("ADD", container: "m1m1m1", netns: m1.path, config: meshed)
+    #expect(meshAdd.status == 0, "\(meshAdd.json ?? [:])")
+    let dns = meshAdd.json?["dns"] as? [String: Any]
+    #expect(
+      dns?["nameservers"] as? [String] == ["100.96.1.1"] && dns?["search"] as? [String] == ["weft"],
+      "\(dns ?? [:])")
+    let pidFile = "/run/weft/labs/\(lab)/host1/sidecars/c-m1m1m1.pid"
+    let sidecar = try #require(
+      (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0) }, "no sidecar pid file")
+    #expect(Spawn.isAlive(sidecar))
+    let rules = try m1.spawnAndWait(["/usr/sbin/nft", "list", "table", "ip", "weft_mesh"])
+    #expect(rules == 0, "the sidecar's rules are in the container's namespace")
+    #expect(try cni("DEL", container: "m1m1m1", netns: m1.path, config: meshed).status == 0)
+    #expect(!Spawn.isAlive(sidecar) && !FileManager.default.fileExists(atPath: pidFile))
+
     // DEL twice, and once more for a container whose namespace is gone: all succeed.
     #expect(try cni("DEL", container: "c1c1c1", netns: c1.path, config: config).status == 0)
     #expect(try cni("DEL", container: "c1c1c1", netns: c1.path, config: config).status == 0)
