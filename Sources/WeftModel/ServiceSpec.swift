@@ -108,17 +108,22 @@ public struct ServiceSpec: Codable, Sendable, Hashable {
   public var vip: String?
   /// How agents check the endpoints; none: every endpoint is taken as healthy.
   public var healthCheck: ServiceHealthCheck?
+  /// Passive outlier detection by the calling sidecars; none: off.
+  public var outlierDetection: OutlierDetectionSpec?
 
   /// The fields a spec may have.
-  public static let fields: Set<String> = ["network", "selector", "ports", "balancer", "vip", "healthCheck"]
+  public static let fields: Set<String> = [
+    "network", "selector", "ports", "balancer", "vip", "healthCheck", "outlierDetection",
+  ]
   /// Where service virtual IPs come from.
   public static let vipRange = IPPrefix("100.64.0.0/16")!
 
   /// Creates a spec.
   public init(
     network: String, selector: [String: String], ports: [ServicePort], balancer: ServiceBalancing? = nil,
-    vip: String? = nil, healthCheck: ServiceHealthCheck? = nil
+    vip: String? = nil, healthCheck: ServiceHealthCheck? = nil, outlierDetection: OutlierDetectionSpec? = nil
   ) {
+    self.outlierDetection = outlierDetection
     self.network = network
     self.selector = selector
     self.ports = ports

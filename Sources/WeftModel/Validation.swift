@@ -225,6 +225,14 @@ public enum Validation {
         throw fail("spec.healthCheck.timeoutMilliseconds", "\(ms) is outside 10-60000")
       }
     }
+    if let outliers = r.spec["outlierDetection"] {
+      try Self.refuseUnknown(
+        outliers, allowed: OutlierDetectionSpec.fields, at: "spec.outlierDetection", what: "outlierDetection",
+        fail)
+    }
+    if let problem = spec.outlierDetection?.problem {
+      throw fail("spec.outlierDetection.\(problem.field)", problem.message)
+    }
     if spec.balancer?.hashKey != nil, spec.balancer?.policy != .ringHash {
       throw fail("spec.balancer.hashKey", "applies to policy ring_hash only")
     }

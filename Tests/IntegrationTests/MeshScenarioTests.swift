@@ -367,6 +367,7 @@ struct MeshScenarioTests {
             - {port: 81, targetPort: 8081, protocol: http}
             - {port: 82, targetPort: 8082, protocol: grpc}
             - {port: 83, targetPort: 8083, protocol: tcp}
+          outlierDetection: {consecutive5xx: 3, baseEjectionMilliseconds: 1500}
         """)
     defer { mesh.tearDown() }
     let lab = mesh.name
@@ -472,6 +473,32 @@ struct MeshScenarioTests {
     #expect(
       value("weft_proxy_request_duration_seconds_count{\(base),protocol=\"http2\"}")
         == value("weft_proxy_request_duration_seconds_bucket{\(base),protocol=\"http2\",le=\"+Inf\"}"))
+
+    // A replica that answers 503 to everything is ejected after exactly three (the configured
+    // count), the others take the traffic, and it is back once its ejection time is over.
+    func setBehaviour(_ replica: String, _ json: String) throws {
+      let address = String(
+        try #require(
+          Lab.load(lab)?.workloads?.first { $0.name == replica }?.address.split(separator: "/").first))
+      let put = try labExec(
+        lab, "client", "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", json,
+        "http://\(address):8080/_weft/echo")
+      #expect(put.status == 0, "\(put.output)")
+    }
+    try setBehaviour("b1", "{\"name\":\"b1\",\"latencyMilliseconds\":0,\"failRatio\":1,\"failStatus\":503}")
+    let failing = try echoCall(lab, "client", "http://100.64.0.1/", 40, keepAlive: true)
+    #expect(failing["statuses"] as? [String: Int] == ["200": 37, "503": 3], "\(failing)")
+    let ejectedAt = Date()
+    let clusters = try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/clusters").output
+    #expect(clusters.contains("\"ejected\" : true") && clusters.contains("\"ejections\" : 1"), "\(clusters)")
+    try setBehaviour("b1", "{\"name\":\"b1\",\"latencyMilliseconds\":0,\"failRatio\":0,\"failStatus\":503}")
+    #expect(
+      eventually(5) {
+        ((try? echoCall(lab, "client", "http://100.64.0.1/", 4, keepAlive: true))?["workloads"]
+          as? [String: Int])?[
+            "b1"] != nil
+      }, "b1 is back after its ejection")
+    print("mesh: b1 ejected after 3 x 503, back \(Int(Date().timeIntervalSince(ejectedAt) * 1000)) ms later")
 
     // Stopping drains: a request in flight (both replicas now answer after 1.5 s) gets its
     // answer; the sidecar then exits, having cut nothing.

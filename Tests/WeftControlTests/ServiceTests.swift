@@ -157,3 +157,33 @@ struct ServiceTests {
     #expect(Allocators.vip(in: range, taken: [IPAddress("100.64.0.1")!, IPAddress("100.64.0.2")!]) == nil)
   }
 }
+
+@Suite("services: outlier detection settings")
+struct OutlierDetectionValidationTests {
+  @Test func settingsAreCheckedFieldByField() throws {
+    let cases: [(String, String)] = [
+      (
+        "  outlierDetection: {consecutive5xx: -1}",
+        "spec.outlierDetection.consecutive5xx: -1 is outside 0-1000"
+      ),
+      (
+        "  outlierDetection: {maxEjectionPercent: 150}",
+        "spec.outlierDetection.maxEjectionPercent: 150 is outside 0-100"
+      ),
+      ("  outlierDetection: {consecutive5x: 3}", "spec.outlierDetection.consecutive5x: unknown field"),
+      (
+        "  outlierDetection: {baseEjectionMilliseconds: 5000, maxEjectionMilliseconds: 100}",
+        "spec.outlierDetection.maxEjectionMilliseconds: must be at least baseEjectionMilliseconds"
+      ),
+    ]
+    for (extra, expected) in cases {
+      let error = problem(serviceYAML("s", extra))
+      #expect(error?.contains(expected) == true, "\(extra): \(error ?? "accepted")")
+    }
+    let good = try Manifest.parse(
+      serviceYAML("s", "  outlierDetection: {consecutive5xx: 3, maxEjectionPercent: 34}"))[0]
+    try Validation.validate(good)
+    let spec = try good.decodeSpec(ServiceSpec.self).outlierDetection?.resolved
+    #expect(spec?.consecutive5xx == 3 && spec?.maxEjectionPercent == 34 && spec?.panicThresholdPercent == 50)
+  }
+}

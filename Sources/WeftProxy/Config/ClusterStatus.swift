@@ -12,6 +12,10 @@ public struct ClusterStatus: Codable, Sendable, Hashable {
     public var completed: UInt64
     /// Finished with a failure (connect failed).
     public var failed: UInt64
+    /// True while outlier detection has it out.
+    public var ejected: Bool?
+    /// Times outlier detection ejected it (when detection is on).
+    public var ejections: Int?
   }
 
   /// One weighted backend of a route rule.
@@ -38,4 +42,6 @@ public struct ClusterStatus: Codable, Sendable, Hashable {
   public var endpoints: [Endpoint]
   /// Its route's backends, when it has a route.
   public var routes: [Backend]?
+  /// True while too few endpoints are usable and all get traffic (panic mode).
+  public var panic: Bool?
 }

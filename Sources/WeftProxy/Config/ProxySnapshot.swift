@@ -38,7 +38,8 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
       }
       return ProxyService(
         name: r.metadata.name, vip: vip, ports: spec.ports, balancer: spec.balancer ?? ServiceBalancing(),
-        endpoints: endpoints.map(\.address), unhealthy: unhealthy.isEmpty ? nil : unhealthy, routes: rules)
+        endpoints: endpoints.map(\.address), unhealthy: unhealthy.isEmpty ? nil : unhealthy, routes: rules,
+        outlierDetection: spec.outlierDetection)
     }
     return ProxySnapshot(version: version, services: services.sorted { $0.name < $1.name })
   }
@@ -60,13 +61,16 @@ public struct ProxyService: Codable, Sendable, Hashable {
   public var unhealthy: [String]?
   /// The service's route rules, first match wins; none: every request balanced over all endpoints.
   public var routes: [ProxyRouteRule]?
+  /// Passive outlier detection, when the service asks for it.
+  public var outlierDetection: OutlierDetectionSpec?
 
   /// Creates a service.
   public init(
     name: String, vip: String, ports: [ServicePort], balancer: ServiceBalancing, endpoints: [String],
-    unhealthy: [String]? = nil, routes: [ProxyRouteRule]? = nil
+    unhealthy: [String]? = nil, routes: [ProxyRouteRule]? = nil, outlierDetection: OutlierDetectionSpec? = nil
   ) {
     self.routes = routes
+    self.outlierDetection = outlierDetection
     self.name = name
     self.vip = vip
     self.ports = ports

@@ -84,7 +84,7 @@ public final class ServiceTable: Sendable {
     var snapshot = ProxySnapshot(version: -1, services: [])
     var version = -1
     var entries: [UInt64: Entry] = [:]
-    var balancers: [String: any LoadBalancer] = [:]
+    var pools: [String: EndpointPool] = [:]
     var rules: [String: [Rule]] = [:]
   }
   private let state = Mutex(State())
@@ -97,31 +97,32 @@ public final class ServiceTable: Sendable {
 
   /// Applies a snapshot: pools keep their balancer (and its history) across updates unless their
   /// policy changed; connections already open are not touched.
-  public func apply(_ snapshot: ProxySnapshot) {
+  public func apply(_ snapshot: ProxySnapshot, now: UInt64? = nil) {
+    let now = now ?? UInt64(MonotonicClock.nanoseconds())
     self.state.withLock { state in
       var entries: [UInt64: Entry] = [:]
-      var balancers: [String: any LoadBalancer] = [:]
+      var pools: [String: EndpointPool] = [:]
       var rules: [String: [Rule]] = [:]
       for service in snapshot.services {
         guard let vip = IPv4Address(service.vip) else { continue }
         let unhealthy = Set(service.unhealthy ?? [])
         func pool(_ key: String, _ endpoints: [String]) {
           let policy = service.balancer.policy ?? .roundRobin
-          let balancer: any LoadBalancer
-          if let existing = state.balancers[key], existing.policy == policy {
-            balancer = existing
+          var pool: EndpointPool
+          if let existing = state.pools[key], existing.balancer.policy == policy {
+            pool = existing
           } else {
-            balancer = BalancerConfiguration(policy: policy, hashKey: service.balancer.hashKey)
-              .makeLoadBalancer()
+            pool = EndpointPool(
+              balancer: BalancerConfiguration(policy: policy, hashKey: service.balancer.hashKey)
+                .makeLoadBalancer(),
+              endpoints: [])
           }
-          balancer.update(
+          pool.update(
             endpoints: endpoints.compactMap { text in
-              IPv4Address(text).map {
-                BalancerEndpoint(
-                  EndpointAddress(ipv4: $0.value, port: 0), isHealthy: !unhealthy.contains(text))
-              }
-            })
-          balancers[key] = balancer
+              IPv4Address(text).map { ($0.value, !unhealthy.contains(text)) }
+            },
+            outlierDetection: service.outlierDetection, now: now)
+          pools[key] = pool
         }
         pool(service.name, service.endpoints)
         var compiled: [Rule] = []
@@ -147,7 +148,7 @@ public final class ServiceTable: Sendable {
         }
       }
       state.entries = entries
-      state.balancers = balancers
+      state.pools = pools
       state.rules = rules
       state.version = snapshot.version
       state.snapshot = snapshot
@@ -173,7 +174,9 @@ public final class ServiceTable: Sendable {
         ruleLabel = rules[index].label
         state.rules[service] = rules
       }
-      guard let balancer = state.balancers[pool] else { return .noEndpoint(service: service) }
+      guard state.pools[pool] != nil else { return .noEndpoint(service: service) }
+      state.pools[pool]!.tickIfDue(now: now)
+      let balancer = state.pools[pool]!.balancer
       let context =
         entry.service.balancer.hashKey.map { key in
           key.pickContext(header: request?.header ?? { _ in nil }, sourceAddress: source)
@@ -202,43 +205,54 @@ public final class ServiceTable: Sendable {
 
   /// Ends a connection (or request) that ``decide(address:port:request:source:now:)`` sent to an
   /// upstream, so that its balancer's load and latency figures stay true.
-  public func finish(_ upstream: Upstream, now: UInt64, success: Bool) {
+  public func finish(_ upstream: Upstream, now: UInt64, success: Bool, outcome: RequestOutcome? = nil) {
     guard let token = upstream.token else { return }
-    self.state.withLock { $0.balancers[upstream.pool]?.finish(token, now: now, success: success) }
+    self.state.withLock { state in
+      guard state.pools[upstream.pool] != nil else { return }
+      state.pools[upstream.pool]!.balancer.finish(token, now: now, success: success)
+      if let outcome { state.pools[upstream.pool]!.record(outcome, for: token.address.ipv4, now: now) }
+    }
   }
 
   /// The snapshot in use (for the admin page).
   public var snapshot: ProxySnapshot { self.state.withLock { $0.snapshot } }
 
   /// Every service's endpoints with what its balancer knows of them, and its route's backends.
-  public var clusters: [ClusterStatus] {
+  public var clusters: [ClusterStatus] { self.clusters(now: UInt64(MonotonicClock.nanoseconds())) }
+
+  /// The clusters as they stand at `now` (the clock the table's callers use).
+  public func clusters(now: UInt64) -> [ClusterStatus] {
     self.state.withLock { state in
       state.snapshot.services.map { service in
-        let endpoints = Self.endpoints(service.endpoints, in: state.balancers[service.name])
+        let endpoints = Self.endpoints(service.endpoints, in: state.pools[service.name], now: now)
         let routes = (state.rules[service.name] ?? []).enumerated().flatMap { i, rule in
           rule.pools.indices.map { j in
             let backend = service.routes?[i].backends[j]
             return ClusterStatus.Backend(
               rule: rule.label, subset: backend?.subset ?? [:], weight: rule.weights[j],
               picked: rule.picked[j],
-              endpoints: Self.endpoints(backend?.endpoints ?? [], in: state.balancers[rule.pools[j]]))
+              endpoints: Self.endpoints(backend?.endpoints ?? [], in: state.pools[rule.pools[j]], now: now))
           }
         }
         return ClusterStatus(
           service: service.name, vip: service.vip, policy: (service.balancer.policy ?? .roundRobin).rawValue,
-          endpoints: endpoints, routes: routes.isEmpty ? nil : routes)
+          endpoints: endpoints, routes: routes.isEmpty ? nil : routes,
+          panic: state.pools[service.name]?.panic == true ? true : nil)
       }
     }
   }
 
-  private static func endpoints(_ addresses: [String], in balancer: (any LoadBalancer)?) -> [ClusterStatus
-    .Endpoint]
+  private static func endpoints(_ addresses: [String], in pool: EndpointPool?, now: UInt64)
+    -> [ClusterStatus.Endpoint]
   {
     addresses.compactMap { IPv4Address($0) }.map { address in
-      let stats = balancer?.stats(for: EndpointAddress(ipv4: address.value, port: 0))
+      let stats = pool?.balancer.stats(for: EndpointAddress(ipv4: address.value, port: 0))
+      let record = pool?.detector?.records[address.value]
       return ClusterStatus.Endpoint(
         address: address.description, healthy: stats?.endpoint.isHealthy ?? false,
-        active: stats?.outstanding ?? 0, completed: stats?.completed ?? 0, failed: stats?.failed ?? 0)
+        active: stats?.outstanding ?? 0, completed: stats?.completed ?? 0, failed: stats?.failed ?? 0,
+        ejected: pool?.isEjected(address.value, now: now) == true ? true : nil,
+        ejections: record.map { $0.ejections })
     }
   }
 

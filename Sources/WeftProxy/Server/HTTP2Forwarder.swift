@@ -91,9 +91,11 @@ final class HTTP2Session {
       now: UInt64(MonotonicClock.nanoseconds()))
   }
 
-  /// Ends a stream's upstream pick.
-  func finish(_ upstream: Upstream, success: Bool) {
-    self.table.finish(upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success)
+  /// Ends a stream's upstream pick with the answer's status (nil: none came).
+  func finish(_ upstream: Upstream, success: Bool, status: Int?) {
+    self.table.finish(
+      upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success,
+      outcome: RequestOutcome(status: status))
   }
 
   /// Opens a stream to `endpoint` (connecting first when this session has no connection there)
@@ -348,7 +350,9 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   private func complete(success: Bool) {
     guard !self.finished else { return }
     self.finished = true
-    if let upstream = self.upstream { self.session.finish(upstream, success: success) }
+    if let upstream = self.upstream {
+      self.session.finish(upstream, success: success, status: self.status == 0 ? nil : self.status)
+    }
     self.session.metrics.request(
       to: self.service, protocol: "http2", status: self.status == 0 ? nil : self.status,
       nanoseconds: UInt64(MonotonicClock.nanoseconds()) &- self.started, sent: self.sent,

@@ -273,7 +273,9 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   /// Ends a request's pick; `answered` when the proxy answers it itself (counted there).
   private func finish(_ exchange: Exchange, success: Bool, answered: Bool = false) {
     let now = UInt64(MonotonicClock.nanoseconds())
-    self.table.finish(exchange.upstream, now: now, success: success)
+    self.table.finish(
+      exchange.upstream, now: now, success: success,
+      outcome: RequestOutcome(status: exchange.status == 0 ? nil : Int(exchange.status)))
     guard !answered else { return }
     self.metrics.request(
       to: exchange.upstream.service, protocol: "http",

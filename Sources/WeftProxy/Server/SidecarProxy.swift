@@ -299,7 +299,10 @@ public final class SidecarProxy: Sendable {
   }
 
   private func finish(_ upstream: Upstream, success: Bool) {
-    self.table.finish(upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success)
+    // An opaque connection that opened counts as a success; one that could not, a gateway error.
+    self.table.finish(
+      upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success,
+      outcome: success ? .success : .gatewayError)
   }
 
   private func count(_ change: (inout ProxyCounters) -> Void) { self.tally.withLock { change(&$0) } }
