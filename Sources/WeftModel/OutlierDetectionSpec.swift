@@ -64,14 +64,23 @@ public struct OutlierDetectionSpec: Codable, Sendable, Hashable {
 
   /// The knobs with defaults applied, times in nanoseconds.
   public struct Resolved: Sendable, Hashable {
+    /// 5xx in a row that eject (0: off).
     public var consecutive5xx: Int
+    /// Gateway errors in a row that eject (0: off).
     public var consecutiveGatewayErrors: Int
+    /// The failure-percentage interval.
     public var intervalNanos: UInt64
+    /// The first ejection's length.
     public var baseEjectionNanos: UInt64
+    /// The longest ejection.
     public var maxEjectionNanos: UInt64
+    /// The most endpoints out at once, in percent of all, rounded down.
     public var maxEjectionPercent: Int
+    /// The failure percentage that ejects (nil: off).
     public var failurePercentageThreshold: Int?
+    /// Requests an interval needs before its failure percentage counts.
     public var failurePercentageMinimumRequests: Int
+    /// Below this percentage of usable endpoints, all get traffic.
     public var panicThresholdPercent: Int
   }
 

@@ -39,8 +39,9 @@ public struct OutlierDetector<Key: Hashable & Sendable>: Sendable {
     public var ejections = 0
     /// Ejected until then (nil: not ejected).
     public var ejectedUntil: UInt64?
-    /// Requests and failures (5xx or no answer) in the current interval.
+    /// Requests in the current interval.
     public var intervalRequests = 0
+    /// Failures (5xx or no answer) in the current interval.
     public var intervalFailures = 0
   }
 

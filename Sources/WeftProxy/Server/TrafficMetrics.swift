@@ -32,6 +32,7 @@ public final class TrafficMetrics: Sendable {
     /// `http`, `http2` or `tcp`.
     public var `protocol`: String
 
+    /// Ordered by destination, then protocol.
     public static func < (a: Key, b: Key) -> Bool {
       (a.destination, a.protocol) < (b.destination, b.protocol)
     }
