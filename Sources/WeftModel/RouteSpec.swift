@@ -29,15 +29,20 @@ public struct RouteRule: Codable, Sendable, Hashable {
   public var match: RouteMatch?
   /// Where matching requests go, split by weight; at least one.
   public var backends: [RouteBackend]
+  /// Failures to inject into matching HTTP requests.
+  public var fault: RouteFault?
 
   /// The fields a rule may have.
-  public static let fields: Set<String> = ["name", "match", "backends"]
+  public static let fields: Set<String> = ["name", "match", "backends", "fault"]
 
   /// Creates a rule.
-  public init(name: String? = nil, match: RouteMatch? = nil, backends: [RouteBackend]) {
+  public init(
+    name: String? = nil, match: RouteMatch? = nil, backends: [RouteBackend], fault: RouteFault? = nil
+  ) {
     self.name = name
     self.match = match
     self.backends = backends
+    self.fault = fault
   }
 }
 

@@ -7,6 +7,20 @@ extension Validation {
     if case .array(let rules)? = r.spec["rules"] {
       for (i, rule) in rules.enumerated() {
         try Self.refuseUnknown(rule, allowed: RouteRule.fields, at: "spec.rules[\(i)]", what: "a rule", fail)
+        if let fault = rule["fault"] {
+          try Self.refuseUnknown(
+            fault, allowed: RouteFault.fields, at: "spec.rules[\(i)].fault", what: "fault", fail)
+          if let delay = fault["delay"] {
+            try Self.refuseUnknown(
+              delay, allowed: RouteFault.Delay.fields, at: "spec.rules[\(i)].fault.delay", what: "delay", fail
+            )
+          }
+          if let abort = fault["abort"] {
+            try Self.refuseUnknown(
+              abort, allowed: RouteFault.Abort.fields, at: "spec.rules[\(i)].fault.abort", what: "abort", fail
+            )
+          }
+        }
         if let match = rule["match"] {
           try Self.refuseUnknown(
             match, allowed: RouteMatch.fields, at: "spec.rules[\(i)].match", what: "match", fail)
@@ -37,6 +51,7 @@ extension Validation {
       guard rule.backends.contains(where: { $0.effectiveWeight > 0 }) else {
         throw fail("\(at).backends", "every weight is 0: nothing would be sent anywhere")
       }
+      if let problem = rule.fault?.problem { throw fail("\(at).fault.\(problem.field)", problem.message) }
       guard let match = rule.match else { continue }
       for (field, value) in [("path", match.path), ("pathPrefix", match.pathPrefix)] {
         if let value, !value.hasPrefix("/") {

@@ -346,6 +346,42 @@ struct MeshScenarioTests {
     #expect(
       connections.values.reduce(0, +) == 100 && abs((connections["b3"] ?? 0) - 10) <= 2, "\(connections)")
 
+    // Fault injection: the canary rule aborts 5% with 503; over 4,000 requests that is 5% within
+    // a point (exactly 200: shares are spread evenly, not drawn).
+    let faulted = try labApply(
+      lab,
+      """
+      apiVersion: weft/v1
+      kind: Route
+      metadata: {name: backend-canary}
+      spec:
+        service: backend
+        rules:
+          - name: testers
+            match: {headers: {x-canary: "yes"}}
+            backends: [{subset: {version: v2}}]
+          - name: canary
+            backends: [{subset: {version: v1}, weight: 90}, {subset: {version: v2}, weight: 10}]
+            fault: {abort: {status: 503, percent: 5}}
+      """)
+    #expect(faulted.status == 0, "\(faulted.output)")
+    func statuses(_ n: Int) -> [String: Int] {
+      let args = [
+        "lab", "exec", lab, "client", "--", weftBinary, "echo", "call", "http://100.64.0.1:81/", "-n",
+        String(n), "-o",
+        "json",
+      ]
+      guard let result = try? weftArgs(args),
+        let object = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+      else { return [:] }
+      return object["statuses"] as? [String: Int] ?? [:]
+    }
+    #expect(eventually(10) { statuses(40)["503"] == 2 }, "the fault applies")
+    let injected = statuses(4000)
+    let share = Double(injected["503"] ?? 0) / 40
+    print("mesh: injected aborts over 4000 requests: \(injected) (\(share)%)")
+    #expect(abs(share - 5) <= 1 && injected.values.reduce(0, +) == 4000, "\(injected)")
+
     // The agent goes away: the sidecar keeps its last snapshot and keeps serving.
     try Lab.stopAgent(lab: lab, host: "host1")
     #expect(calls("http://100.64.0.1:81/", 20, header: ["x-canary: yes"]) == ["b3": 20])

@@ -28,6 +28,19 @@ struct RouteTests {
         "spec.rules[0].match.headers.a b: 'a b' is not a header name"
       ),
       ("[{backends: [{subset: v1}]}]", "spec: field 'rules[0].backends[0].subset'"),
+      (
+        "[{backends: [{}], fault: {abort: {status: 200, percent: 5}}}]",
+        "spec.rules[0].fault.abort.status: 200 is not an error status"
+      ),
+      (
+        "[{backends: [{}], fault: {delay: {milliseconds: 5, percent: 101}}}]",
+        "spec.rules[0].fault.delay.percent: 101.0 is outside 0-100"
+      ),
+      (
+        "[{backends: [{}], fault: {abort: {code: 503, percent: 5}}}]",
+        "spec.rules[0].fault.abort.code: unknown field"
+      ),
+      ("[{backends: [{}], fault: {drop: {}}}]", "spec.rules[0].fault.drop: unknown field"),
     ]
     for (rules, expected) in cases {
       let error = problem(routeYAML("r", rules: rules))

@@ -157,3 +157,68 @@ struct RouteTableTests {
     #expect(backends.map(\.weight) == [90, 10])
   }
 }
+
+@Suite("sidecar: fault injection by route rules")
+struct RouteFaultTests {
+  let vip = IPv4Address("100.64.0.9")!.value
+
+  func table(_ fault: RouteFault) -> ServiceTable {
+    let table = ServiceTable()
+    table.apply(
+      ProxySnapshot(
+        version: 1,
+        services: [
+          ProxyService(
+            name: "backend", vip: "100.64.0.9",
+            ports: [ServicePort(port: 80, protocol: .http), ServicePort(port: 9000)],
+            balancer: ServiceBalancing(),
+            endpoints: ["100.96.2.2"],
+            routes: [
+              ProxyRouteRule(backends: [ProxyBackend(weight: 1, endpoints: ["100.96.2.2"])], fault: fault)
+            ])
+        ]))
+    return table
+  }
+
+  @Test func abortsAndDelaysHitTheirExactShareOfHTTPRequests() {
+    let table = table(
+      RouteFault(delay: .init(milliseconds: 7, percent: 10), abort: .init(status: 503, percent: 5)))
+    var aborted = 0
+    var delayed = 0
+    var abortPositions: [Int] = []
+    for i in 0..<4000 {
+      switch table.decide(
+        address: vip, port: 80, request: RequestView(method: "GET", target: "/", header: { _ in nil }), now: 0
+      )
+      {
+      case .abort(let service, let status):
+        #expect(service == "backend" && status == 503)
+        aborted += 1
+        abortPositions.append(i)
+      case .service(let upstream):
+        if upstream.delayNanos == 7_000_000 { delayed += 1 }
+        table.finish(upstream, now: 0, success: true)
+      default:
+        Issue.record("unexpected decision")
+      }
+    }
+    #expect(aborted == 200, "5% of 4000")
+    #expect(delayed == 380, "10% of the 3800 that were sent on")
+    #expect(zip(abortPositions, abortPositions.dropFirst()).allSatisfy { $1 - $0 == 20 }, "evenly spread")
+  }
+
+  @Test func opaqueConnectionsGetNoFaults() {
+    let table = table(RouteFault(abort: .init(status: 503, percent: 100)))
+    for _ in 0..<10 {
+      guard case .service = table.decide(address: vip, port: 9000, now: 0) else {
+        Issue.record("a TCP connection was faulted")
+        return
+      }
+    }
+  }
+
+  @Test func shareCountersAreExact() {
+    var counter = ShareCounter()
+    #expect((0..<1000).count(where: { _ in counter.next(percent: 12.5) }) == 125)
+  }
+}

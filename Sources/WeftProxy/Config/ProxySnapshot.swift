@@ -34,7 +34,7 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
             ProxyBackend(
               subset: backend.subset, weight: backend.effectiveWeight,
               endpoints: endpoints.filter { backend.contains($0.labels) }.map(\.address))
-          })
+          }, fault: rule.fault)
       }
       return ProxyService(
         name: r.metadata.name, vip: vip, ports: spec.ports, balancer: spec.balancer ?? ServiceBalancing(),
@@ -88,12 +88,17 @@ public struct ProxyRouteRule: Codable, Sendable, Hashable {
   public var match: RouteMatch?
   /// Where they go.
   public var backends: [ProxyBackend]
+  /// Failures to inject.
+  public var fault: RouteFault?
 
   /// Creates a rule.
-  public init(name: String? = nil, match: RouteMatch? = nil, backends: [ProxyBackend]) {
+  public init(
+    name: String? = nil, match: RouteMatch? = nil, backends: [ProxyBackend], fault: RouteFault? = nil
+  ) {
     self.name = name
     self.match = match
     self.backends = backends
+    self.fault = fault
   }
 }
 

@@ -8,6 +8,8 @@ public enum OutboundDecision: Sendable, Hashable {
   case service(Upstream)
   /// A service (or the route's chosen subset) with no healthy endpoint: refuse it.
   case noEndpoint(service: String)
+  /// A route rule's fault injection says: answer with `status`, send nothing.
+  case abort(service: String, status: Int)
   /// Not a service: to the original destination, untouched.
   case passthrough
 }
@@ -26,6 +28,8 @@ public struct Upstream: Sendable, Hashable {
   var pool: String
   /// The balancer's token (nil when the balancer does not track requests).
   public var token: RequestToken?
+  /// A delay the route rule's fault injection adds before the request goes on, in nanoseconds.
+  public var delayNanos: UInt64 = 0
 }
 
 /// The parts of an HTTP request that routes and `ring_hash` keys look at.
@@ -64,6 +68,9 @@ public final class ServiceTable: Sendable {
     var weights: [Int]
     var credit: [Int]
     var picked: [UInt64]
+    var fault: RouteFault?
+    var delays = ShareCounter()
+    var aborts = ShareCounter()
 
     mutating func nextBackend() -> Int? {
       var best: Int?
@@ -140,7 +147,8 @@ public final class ServiceTable: Sendable {
               label: label, match: rule.match, needsHTTP: rule.match?.needsHTTP ?? false, pools: pools,
               weights: rule.backends.map { max($0.weight, 0) },
               credit: old?.credit ?? Array(repeating: 0, count: pools.count),
-              picked: old?.picked ?? Array(repeating: 0, count: pools.count)))
+              picked: old?.picked ?? Array(repeating: 0, count: pools.count), fault: rule.fault,
+              delays: old?.delays ?? ShareCounter(), aborts: old?.aborts ?? ShareCounter()))
         }
         rules[service.name] = compiled
         for port in service.ports {
@@ -166,13 +174,23 @@ public final class ServiceTable: Sendable {
       let service = entry.service.name
       var pool = service
       var ruleLabel: String?
+      var delay: UInt64 = 0
       if var rules = state.rules[service], !rules.isEmpty,
         let index = rules.firstIndex(where: { Self.applies($0, to: request) })
       {
+        defer { state.rules[service] = rules }
+        // Faults apply to HTTP requests only; an abort answers before any endpoint is picked.
+        if request != nil, let fault = rules[index].fault {
+          if let abort = fault.abort, rules[index].aborts.next(percent: abort.percent) {
+            return .abort(service: service, status: abort.status)
+          }
+          if let wait = fault.delay, rules[index].delays.next(percent: wait.percent) {
+            delay = UInt64(wait.milliseconds) * 1_000_000
+          }
+        }
         guard let backend = rules[index].nextBackend() else { return .noEndpoint(service: service) }
         pool = rules[index].pools[backend]
         ruleLabel = rules[index].label
-        state.rules[service] = rules
       }
       guard state.pools[pool] != nil else { return .noEndpoint(service: service) }
       state.pools[pool]!.tickIfDue(now: now)
@@ -186,7 +204,8 @@ public final class ServiceTable: Sendable {
         Upstream(
           service: service,
           endpoint: EndpointAddress(ipv4: token.address.ipv4, port: UInt16(entry.port.effectiveTargetPort)),
-          protocol: entry.port.effectiveProtocol, rule: ruleLabel, pool: pool, token: token))
+          protocol: entry.port.effectiveProtocol, rule: ruleLabel, pool: pool, token: token, delayNanos: delay
+        ))
     }
   }
 

@@ -242,17 +242,29 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
       self.upstream = upstream
       self.service = upstream.service
       let me = NIOLoopBound(self, eventLoop: context.eventLoop)
-      self.session.openStream(to: upstream.endpoint) { stream in
-        stream.eventLoop.makeCompletedFuture {
-          let partner = HTTP2UpstreamStream(forwarder: me.value)
-          try stream.pipeline.syncOperations.addHandler(partner)
+      let open = {
+        me.value.session.openStream(to: upstream.endpoint) { stream in
+          stream.eventLoop.makeCompletedFuture {
+            let partner = HTTP2UpstreamStream(forwarder: me.value)
+            try stream.pipeline.syncOperations.addHandler(partner)
+          }
+        }.assumeIsolated().whenFailure { _ in
+          me.value.answer(status: 503, message: "could not reach \(upstream.endpoint)")
         }
-      }.assumeIsolated().whenFailure { _ in
-        me.value.answer(status: 503, message: "could not reach \(upstream.endpoint)")
+      }
+      if upstream.delayNanos > 0 {
+        context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(upstream.delayNanos))) {
+          open()
+        }
+      } else {
+        open()
       }
     case .noEndpoint(let service):
       self.service = service
       self.answer(status: 503, message: "service \(service) has no healthy endpoint")
+    case .abort(let service, let status):
+      self.service = service
+      self.answer(status: status, message: "fault injected by the route of \(service)", fault: true)
     case .passthrough:
       self.answer(status: 502, message: "no such service")
     }
@@ -360,14 +372,15 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   }
 
   /// Answers the stream from the proxy itself.
-  private func answer(status: Int, message: String) {
+  private func answer(status: Int, message: String, fault: Bool = false) {
     guard let context else { return }
     self.waiting = []
     self.status = status
     self.complete(success: false)
     self.responseEnded = true
     let headers = HPACKHeaders([
-      (":status", String(status)), ("content-type", "text/plain"), ("x-weft-proxy", "error"),
+      (":status", String(status)), ("content-type", "text/plain"),
+      ("x-weft-proxy", fault ? "fault" : "error"),
     ])
     context.write(self.wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
     let body = context.channel.allocator.buffer(string: message + "\n")

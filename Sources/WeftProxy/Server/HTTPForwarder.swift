@@ -114,7 +114,21 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         self.exchange = Exchange(
           upstream: upstream, pending: [.head(head)], keepAlive: keepAlive, version: .http1_1,
           upgrade: upgrade)
-        self.connect(to: upstream.endpoint)
+        if upstream.delayNanos > 0 {
+          // An injected delay: the request (and its body) waits here.
+          let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+          context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(upstream.delayNanos))) {
+            guard me.value.exchange?.upstream == upstream else { return }
+            me.value.connect(to: upstream.endpoint)
+          }
+        } else {
+          self.connect(to: upstream.endpoint)
+        }
+      case .abort(let service, let status):
+        self.respond(
+          status: HTTPResponseStatus(statusCode: status),
+          message: "fault injected by the route of \(service)",
+          version: head.version, keepAlive: keepAlive, marker: "fault")
       case .noEndpoint(let service):
         self.respond(
           status: .serviceUnavailable, message: "service \(service) has no healthy endpoint",
@@ -284,7 +298,10 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   /// Answers the current request from the proxy itself.
-  private func respond(status: HTTPResponseStatus, message: String, version: HTTPVersion, keepAlive: Bool) {
+  private func respond(
+    status: HTTPResponseStatus, message: String, version: HTTPVersion, keepAlive: Bool,
+    marker: String = "error"
+  ) {
     guard let context else { return }
     self.metrics.request(to: self.service, protocol: "http", status: Int(status.code), nanoseconds: 0)
     self.discarding = true
@@ -292,7 +309,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     body.writeString(message + "\n")
     var headers = HTTPHeaders([
       ("content-type", "text/plain"), ("content-length", String(body.readableBytes)),
-      ("x-weft-proxy", "error"),
+      ("x-weft-proxy", marker),
     ])
     if !keepAlive { headers.add(name: "connection", value: "close") }
     context.write(
