@@ -31,9 +31,16 @@ public struct RouteRule: Codable, Sendable, Hashable {
   public var backends: [RouteBackend]
   /// Failures to inject into matching HTTP requests.
   public var fault: RouteFault?
+  /// Retries of matching HTTP requests.
+  public var retries: RouteRetries?
+  /// How long a matching HTTP request may take in all (retries included), in milliseconds;
+  /// after that the client gets 504.
+  public var timeoutMilliseconds: Int?
 
   /// The fields a rule may have.
-  public static let fields: Set<String> = ["name", "match", "backends", "fault"]
+  public static let fields: Set<String> = [
+    "name", "match", "backends", "fault", "retries", "timeoutMilliseconds",
+  ]
 
   /// Creates a rule.
   public init(

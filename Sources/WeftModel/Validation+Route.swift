@@ -7,6 +7,10 @@ extension Validation {
     if case .array(let rules)? = r.spec["rules"] {
       for (i, rule) in rules.enumerated() {
         try Self.refuseUnknown(rule, allowed: RouteRule.fields, at: "spec.rules[\(i)]", what: "a rule", fail)
+        if let retries = rule["retries"] {
+          try Self.refuseUnknown(
+            retries, allowed: RouteRetries.fields, at: "spec.rules[\(i)].retries", what: "retries", fail)
+        }
         if let fault = rule["fault"] {
           try Self.refuseUnknown(
             fault, allowed: RouteFault.fields, at: "spec.rules[\(i)].fault", what: "fault", fail)
@@ -52,6 +56,10 @@ extension Validation {
         throw fail("\(at).backends", "every weight is 0: nothing would be sent anywhere")
       }
       if let problem = rule.fault?.problem { throw fail("\(at).fault.\(problem.field)", problem.message) }
+      if let problem = rule.retries?.problem { throw fail("\(at).retries.\(problem.field)", problem.message) }
+      if let timeout = rule.timeoutMilliseconds, !(1...3_600_000).contains(timeout) {
+        throw fail("\(at).timeoutMilliseconds", "\(timeout) is outside 1-3600000")
+      }
       guard let match = rule.match else { continue }
       for (field, value) in [("path", match.path), ("pathPrefix", match.pathPrefix)] {
         if let value, !value.hasPrefix("/") {

@@ -34,7 +34,7 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
             ProxyBackend(
               subset: backend.subset, weight: backend.effectiveWeight,
               endpoints: endpoints.filter { backend.contains($0.labels) }.map(\.address))
-          }, fault: rule.fault)
+          }, fault: rule.fault, retries: rule.retries, timeoutMilliseconds: rule.timeoutMilliseconds)
       }
       return ProxyService(
         name: r.metadata.name, vip: vip, ports: spec.ports, balancer: spec.balancer ?? ServiceBalancing(),
@@ -90,15 +90,22 @@ public struct ProxyRouteRule: Codable, Sendable, Hashable {
   public var backends: [ProxyBackend]
   /// Failures to inject.
   public var fault: RouteFault?
+  /// Retries.
+  public var retries: RouteRetries?
+  /// The overall timeout, in milliseconds.
+  public var timeoutMilliseconds: Int?
 
   /// Creates a rule.
   public init(
-    name: String? = nil, match: RouteMatch? = nil, backends: [ProxyBackend], fault: RouteFault? = nil
+    name: String? = nil, match: RouteMatch? = nil, backends: [ProxyBackend], fault: RouteFault? = nil,
+    retries: RouteRetries? = nil, timeoutMilliseconds: Int? = nil
   ) {
     self.name = name
     self.match = match
     self.backends = backends
     self.fault = fault
+    self.retries = retries
+    self.timeoutMilliseconds = timeoutMilliseconds
   }
 }
 

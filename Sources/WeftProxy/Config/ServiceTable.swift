@@ -30,6 +30,10 @@ public struct Upstream: Sendable, Hashable {
   public var token: RequestToken?
   /// A delay the route rule's fault injection adds before the request goes on, in nanoseconds.
   public var delayNanos: UInt64 = 0
+  /// The route rule's retry policy for HTTP requests, if it has one.
+  public var retries: RouteRetries?
+  /// The route rule's overall timeout, in nanoseconds.
+  public var timeoutNanos: UInt64?
 }
 
 /// The parts of an HTTP request that routes and `ring_hash` keys look at.
@@ -71,6 +75,9 @@ public final class ServiceTable: Sendable {
     var fault: RouteFault?
     var delays = ShareCounter()
     var aborts = ShareCounter()
+    var retries: RouteRetries?
+    var timeoutNanos: UInt64?
+    var budget: RetryBudget?
 
     mutating func nextBackend() -> Int? {
       var best: Int?
@@ -148,7 +155,14 @@ public final class ServiceTable: Sendable {
               weights: rule.backends.map { max($0.weight, 0) },
               credit: old?.credit ?? Array(repeating: 0, count: pools.count),
               picked: old?.picked ?? Array(repeating: 0, count: pools.count), fault: rule.fault,
-              delays: old?.delays ?? ShareCounter(), aborts: old?.aborts ?? ShareCounter()))
+              delays: old?.delays ?? ShareCounter(), aborts: old?.aborts ?? ShareCounter(),
+              retries: rule.retries, timeoutNanos: rule.timeoutMilliseconds.map { UInt64($0) * 1_000_000 },
+              budget: rule.retries.map { retries in
+                old?.budget
+                  ?? RetryBudget(
+                    ratio: (retries.budgetPercent ?? 20) / 100,
+                    minimumPerSecond: retries.minRetriesPerSecond ?? 10)
+              }))
         }
         rules[service.name] = compiled
         for port in service.ports {
@@ -175,6 +189,8 @@ public final class ServiceTable: Sendable {
       var pool = service
       var ruleLabel: String?
       var delay: UInt64 = 0
+      var retries: RouteRetries?
+      var timeout: UInt64?
       if var rules = state.rules[service], !rules.isEmpty,
         let index = rules.firstIndex(where: { Self.applies($0, to: request) })
       {
@@ -191,6 +207,11 @@ public final class ServiceTable: Sendable {
         guard let backend = rules[index].nextBackend() else { return .noEndpoint(service: service) }
         pool = rules[index].pools[backend]
         ruleLabel = rules[index].label
+        if request != nil {
+          retries = rules[index].retries
+          timeout = rules[index].timeoutNanos
+          rules[index].budget?.requestStarted(now: now)
+        }
       }
       guard state.pools[pool] != nil else { return .noEndpoint(service: service) }
       state.pools[pool]!.tickIfDue(now: now)
@@ -204,8 +225,46 @@ public final class ServiceTable: Sendable {
         Upstream(
           service: service,
           endpoint: EndpointAddress(ipv4: token.address.ipv4, port: UInt16(entry.port.effectiveTargetPort)),
-          protocol: entry.port.effectiveProtocol, rule: ruleLabel, pool: pool, token: token, delayNanos: delay
+          protocol: entry.port.effectiveProtocol, rule: ruleLabel, pool: pool, token: token,
+          delayNanos: delay,
+          retries: retries, timeoutNanos: timeout
         ))
+    }
+  }
+
+  /// Another attempt for the request whose attempt `previous` failed, on an endpoint not yet
+  /// tried when the pool has one: nil when the rule's retry budget is spent or no endpoint is
+  /// usable. Picks passed over are ended at once.
+  public func retry(_ previous: Upstream, avoiding tried: Set<UInt32>, now: UInt64) -> Upstream? {
+    self.state.withLock { state in
+      guard let label = previous.rule, var rules = state.rules[previous.service],
+        let index = rules.firstIndex(where: { $0.label == label }), rules[index].budget != nil
+      else { return nil }
+      defer { state.rules[previous.service] = rules }
+      guard rules[index].budget!.tryRetry(now: now) else { return nil }
+      guard let balancer = state.pools[previous.pool]?.balancer else { return nil }
+      var picked: RequestToken?
+      for _ in 0..<4 {
+        guard let token = balancer.begin(.none, now: now) else { break }
+        if let passed = picked { balancer.finish(passed, now: now, success: true) }
+        picked = token  // a tried one is kept in case no other comes up
+        if !tried.contains(token.address.ipv4) { break }
+      }
+      guard let token = picked else { return nil }
+      var next = previous
+      next.endpoint = EndpointAddress(ipv4: token.address.ipv4, port: previous.endpoint.port)
+      next.token = token
+      next.delayNanos = 0
+      return next
+    }
+  }
+
+  /// Retries refused because a rule's budget was spent, by service.
+  public var retriesExhausted: [String: UInt64] {
+    self.state.withLock { state in
+      state.rules.mapValues { rules in rules.compactMap(\.budget?.exhausted).reduce(0, +) }.filter {
+        $0.value > 0
+      }
     }
   }
 

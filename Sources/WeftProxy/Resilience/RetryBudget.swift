@@ -3,6 +3,7 @@
 /// one whole. Over any stretch of time T, retries are then at most ratio x requests +
 /// minimumPerSecond x T + `maximumBalance` (what was saved before), so with every endpoint
 /// failing the upstream rate stays under (1 + ratio) x the client's rate plus the minimum.
+/// A new budget starts with one second's minimum saved, so the first failures can be retried.
 /// Sans-IO: times are nanoseconds on any monotonic clock.
 public struct RetryBudget: Sendable, Hashable {
   /// Retries earned per request (0.2: one retry per five requests).
@@ -22,7 +23,7 @@ public struct RetryBudget: Sendable, Hashable {
     self.ratio = ratio
     self.minimumPerSecond = minimumPerSecond
     self.maximumBalance = maximumBalance
-    self.balance = 0
+    self.balance = min(minimumPerSecond, maximumBalance)
   }
 
   /// A request (a first attempt) starts: it earns `ratio` of a retry.

@@ -47,7 +47,23 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     var started = UInt64(MonotonicClock.nanoseconds())
     var sent = 0
     var received = 0
+    /// Which request on this connection (timers check it is still theirs).
+    var serial: UInt64 = 0
+    /// The request's method (retries are for idempotent ones).
+    var method = "GET"
+    /// The request kept for another attempt, while it may have one (nil: it may not).
+    var kept: [HTTPClientRequestPart]?
+    var keptBytes = 0
+    /// The client has sent all of the request.
+    var requestEnded = false
+    /// This attempt's number (1 for the first) and the endpoints tried.
+    var attempt = 1
+    var tried: Set<UInt32> = []
+    /// The next attempt, already granted, while this attempt's failed answer is swallowed.
+    var next: Upstream?
   }
+
+  private var serial: UInt64 = 0
 
   init(
     table: ServiceTable, metrics: TrafficMetrics, draining: DrainFlag, service: String, address: UInt32,
@@ -111,9 +127,20 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         if !upgrade { head.headers.remove(name: "connection") }
         head.headers.remove(name: "keep-alive")
         head.version = .http1_1
-        self.exchange = Exchange(
+        self.serial &+= 1
+        var exchange = Exchange(
           upstream: upstream, pending: [.head(head)], keepAlive: keepAlive, version: .http1_1,
           upgrade: upgrade)
+        exchange.serial = self.serial
+        exchange.method = head.method.rawValue
+        exchange.tried = [upstream.endpoint.ipv4]
+        if let retries = upstream.retries, !upgrade, retries.effectiveAttempts > 1,
+          retries.allows(method: exchange.method)
+        {
+          exchange.kept = [.head(head)]
+        }
+        self.exchange = exchange
+        self.armTimers(for: exchange, context: context)
         if upstream.delayNanos > 0 {
           // An injected delay: the request (and its body) waits here.
           let me = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -140,12 +167,15 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     case .body(let buffer):
       guard !self.discarding else { return }
       self.exchange?.sent += buffer.readableBytes
+      self.keep(.body(.byteBuffer(buffer)), bytes: buffer.readableBytes)
       self.forward(.body(.byteBuffer(buffer)), flush: false)
     case .end(let trailers):
       guard !self.discarding else {
         self.discarding = false
         return
       }
+      self.keep(.end(trailers), bytes: 0)
+      self.exchange?.requestEnded = true
       self.forward(.end(trailers), flush: true)
     }
   }
@@ -185,6 +215,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           forwarder.flushPending()
         case .failure:
           guard let exchange = forwarder.exchange, exchange.upstream.endpoint == endpoint else { return }
+          if forwarder.retry(exchange, connected: false) { return }
           forwarder.finish(exchange, success: false, answered: true)
           forwarder.exchange = nil
           forwarder.discarding = true
@@ -214,10 +245,28 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   /// A response part from `endpoint`'s connection.
-  fileprivate func upstreamRead(_ part: HTTPClientResponsePart, from endpoint: EndpointAddress) {
-    guard let context, var exchange = self.exchange, exchange.upstream.endpoint == endpoint else { return }
+  fileprivate func upstreamRead(
+    _ part: HTTPClientResponsePart, from endpoint: EndpointAddress, on channel: any Channel
+  ) {
+    guard let context, var exchange = self.exchange, exchange.upstream.endpoint == endpoint,
+      exchange.channel === channel
+    else { return }
+    if exchange.next != nil {
+      // A failed answer being swallowed: once it has ended, the next attempt starts.
+      if case .end = part { self.startNextAttempt() }
+      return
+    }
     switch part {
     case .head(let response):
+      let code = Int(response.status.code)
+      if let retries = exchange.upstream.retries, retries.retries(status: code),
+        let next = self.grantRetry(exchange)
+      {
+        exchange.status = response.status.code
+        exchange.next = next
+        self.exchange = exchange
+        return
+      }
       var headers = response.headers
       let switching = exchange.upgrade && response.status == .switchingProtocols
       if !switching {
@@ -265,11 +314,17 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   /// `endpoint`'s connection closed.
-  fileprivate func upstreamClosed(_ endpoint: EndpointAddress) {
-    self.upstreams[endpoint] = nil
-    guard let exchange = self.exchange, exchange.upstream.endpoint == endpoint, exchange.channel != nil else {
+  fileprivate func upstreamClosed(_ endpoint: EndpointAddress, channel: any Channel) {
+    if self.upstreams[endpoint] === channel { self.upstreams[endpoint] = nil }
+    guard let exchange = self.exchange, exchange.upstream.endpoint == endpoint, exchange.channel === channel
+    else {
       return
     }
+    if exchange.next != nil {
+      self.startNextAttempt()
+      return
+    }
+    if !exchange.responding, self.retry(exchange, connected: true) { return }
     self.exchange = nil
     self.finish(exchange, success: false, answered: !exchange.responding)
     if exchange.responding {
@@ -278,6 +333,129 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       self.discarding = true
       self.respond(
         status: .badGateway, message: "\(endpoint) closed the connection", version: exchange.version,
+        keepAlive: false)
+    }
+  }
+
+  // MARK: - Retries and timeouts
+
+  /// Keeps a request part for another attempt while the request may have one.
+  private func keep(_ part: HTTPClientRequestPart, bytes: Int) {
+    guard var exchange = self.exchange, exchange.kept != nil, let retries = exchange.upstream.retries else {
+      return
+    }
+    exchange.keptBytes += bytes
+    if exchange.keptBytes > retries.effectiveMaxBodyBytes {
+      exchange.kept = nil  // too large to keep: this request is not retried
+    } else {
+      exchange.kept!.append(part)
+    }
+    self.exchange = exchange
+  }
+
+  /// The next attempt for `exchange`, granted by its rule's budget, or nil when it may not have
+  /// one (no policy, last attempt, body not kept, request not complete, budget spent).
+  private func grantRetry(_ exchange: Exchange) -> Upstream? {
+    guard let retries = exchange.upstream.retries, exchange.kept != nil, exchange.requestEnded,
+      exchange.attempt < retries.effectiveAttempts
+    else { return nil }
+    return self.table.retry(
+      exchange.upstream, avoiding: exchange.tried, now: UInt64(MonotonicClock.nanoseconds()))
+  }
+
+  /// After a failure without an answer: starts another attempt if the policy, the request and
+  /// the budget allow; true when it did.
+  private func retry(_ exchange: Exchange, connected: Bool, timedOut: Bool = false) -> Bool {
+    guard let retries = exchange.upstream.retries,
+      retries.retriesFailure(connected: connected, timedOut: timedOut),
+      let next = self.grantRetry(exchange)
+    else { return false }
+    self.exchange?.next = next
+    self.startNextAttempt()
+    return true
+  }
+
+  /// Ends the current attempt (counted as failed) and starts the granted next one after a
+  /// backoff, on another connection.
+  private func startNextAttempt() {
+    guard let context, var exchange = self.exchange, let next = exchange.next else { return }
+    let now = UInt64(MonotonicClock.nanoseconds())
+    self.table.finish(
+      exchange.upstream, now: now, success: false,
+      outcome: RequestOutcome(status: exchange.status == 0 ? nil : Int(exchange.status)))
+    exchange.upstream = next
+    exchange.next = nil
+    exchange.channel = nil
+    exchange.status = 0
+    exchange.attempt += 1
+    exchange.tried.insert(next.endpoint.ipv4)
+    exchange.pending = exchange.kept ?? []
+    self.exchange = exchange
+    self.metrics.retried(exchange.upstream.service)
+    var random = SystemRandomNumberGenerator()
+    let wait = (exchange.upstream.retries?.backoff ?? Backoff()).delay(
+      attempt: exchange.attempt - 1, using: &random)
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    let attempt = exchange.attempt
+    let serial = exchange.serial
+    context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(wait))) {
+      let forwarder = me.value
+      guard let exchange = forwarder.exchange, exchange.serial == serial, exchange.attempt == attempt else {
+        return
+      }
+      forwarder.armPerTryTimer(for: exchange)
+      forwarder.connect(to: next.endpoint)
+    }
+  }
+
+  /// The request's overall timeout (504 when it passes before the answer began) and the first
+  /// attempt's per-try timeout.
+  private func armTimers(for exchange: Exchange, context: ChannelHandlerContext) {
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    let serial = exchange.serial
+    if let timeout = exchange.upstream.timeoutNanos {
+      context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
+        let forwarder = me.value
+        guard let exchange = forwarder.exchange, exchange.serial == serial else { return }
+        forwarder.exchange = nil
+        exchange.channel?.close(promise: nil)
+        forwarder.finish(exchange, success: false, answered: !exchange.responding)
+        if exchange.responding {
+          forwarder.context?.close(promise: nil)
+        } else {
+          forwarder.respond(
+            status: .gatewayTimeout, message: "upstream request timeout", version: exchange.version,
+            keepAlive: false)
+        }
+      }
+    }
+    self.armPerTryTimer(for: exchange)
+  }
+
+  /// Gives up on an attempt that has not begun answering within the per-try timeout.
+  private func armPerTryTimer(for exchange: Exchange) {
+    guard let context, let perTry = exchange.upstream.retries?.perTryTimeoutMilliseconds else { return }
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    let serial = exchange.serial
+    let attempt = exchange.attempt
+    context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(perTry))) {
+      let forwarder = me.value
+      guard let exchange = forwarder.exchange, exchange.serial == serial, exchange.attempt == attempt,
+        !exchange.responding, exchange.next == nil
+      else { return }
+      // The slow connection is dropped, so that its late answer cannot be taken for another's.
+      if let channel = exchange.channel {
+        if forwarder.upstreams[exchange.upstream.endpoint] === channel {
+          forwarder.upstreams[exchange.upstream.endpoint] = nil
+        }
+        forwarder.exchange?.channel = nil
+        channel.close(promise: nil)
+      }
+      if forwarder.retry(exchange, connected: true, timedOut: true) { return }
+      forwarder.exchange = nil
+      forwarder.finish(exchange, success: false, answered: true)
+      forwarder.respond(
+        status: .gatewayTimeout, message: "the endpoint did not answer in time", version: exchange.version,
         keepAlive: false)
     }
   }
@@ -338,11 +516,11 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    self.forwarder.upstreamRead(self.unwrapInboundIn(data), from: self.endpoint)
+    self.forwarder.upstreamRead(self.unwrapInboundIn(data), from: self.endpoint, on: context.channel)
   }
 
   func channelInactive(context: ChannelHandlerContext) {
-    self.forwarder.upstreamClosed(self.endpoint)
+    self.forwarder.upstreamClosed(self.endpoint, channel: context.channel)
     context.fireChannelInactive()
   }
 

@@ -42,6 +42,7 @@ public final class TrafficMetrics: Sendable {
   public let source: String
   private let series = Mutex<[Key: Series]>([:])
   private let open = Mutex<[String: Int]>([:])
+  private let retries = Mutex<[String: UInt64]>([:])
 
   /// Creates empty metrics for a sidecar beside `source`.
   public init(source: String) { self.source = source }
@@ -73,6 +74,14 @@ public final class TrafficMetrics: Sendable {
       all[key]!.bytesReceived += UInt64(received)
     }
   }
+
+  /// A request to `destination` was tried again.
+  public func retried(_ destination: String) {
+    self.retries.withLock { $0[destination, default: 0] += 1 }
+  }
+
+  /// Retries so far, by destination.
+  public var retryCounts: [String: UInt64] { self.retries.withLock { $0 } }
 
   /// A client connection opened (`+1`) or closed (`-1`) in `direction`.
   public func opened(_ direction: String, _ change: Int) {
@@ -123,6 +132,12 @@ public final class TrafficMetrics: Sendable {
     out += "# TYPE weft_proxy_tcp_connections_total counter\n"
     for (key, series) in all where key.protocol == "tcp" {
       out += "weft_proxy_tcp_connections_total{\(labels(key))} \(series.connections)\n"
+    }
+    out += "# HELP weft_proxy_retries_total Requests tried again, by destination service.\n"
+    out += "# TYPE weft_proxy_retries_total counter\n"
+    for (destination, count) in self.retryCounts.sorted(by: { $0.key < $1.key }) {
+      out +=
+        "weft_proxy_retries_total{source=\"\(source)\",destination=\"\(ProxyMetrics.escape(destination))\"} \(count)\n"
     }
     out += "# HELP weft_proxy_open_connections Client connections open now, by direction.\n"
     out += "# TYPE weft_proxy_open_connections gauge\n"
