@@ -41,6 +41,17 @@ struct RouteTests {
         "spec.rules[0].fault.abort.code: unknown field"
       ),
       ("[{backends: [{}], fault: {drop: {}}}]", "spec.rules[0].fault.drop: unknown field"),
+      ("[{backends: [{}], retries: {attempts: 0}}]", "spec.rules[0].retries.attempts: 0 is outside 1-10"),
+      ("[{backends: [{}], retries: {retryOn: [sometimes]}}]", "spec: field 'rules[0].retries.retryOn[0]'"),
+      ("[{backends: [{}], retries: {tries: 3}}]", "spec.rules[0].retries.tries: unknown field"),
+      (
+        "[{backends: [{}], retries: {retriableStatusCodes: [200]}}]",
+        "spec.rules[0].retries.retriableStatusCodes: 200 is not an error status"
+      ),
+      (
+        "[{backends: [{}], timeoutMilliseconds: 0}]",
+        "spec.rules[0].timeoutMilliseconds: 0 is outside 1-3600000"
+      ),
     ]
     for (rules, expected) in cases {
       let error = problem(routeYAML("r", rules: rules))

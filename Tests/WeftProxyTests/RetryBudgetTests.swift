@@ -1,4 +1,5 @@
 import Testing
+import WeftModel
 
 @testable import WeftProxy
 
@@ -66,5 +67,30 @@ struct RetryBudgetTests {
     // Full jitter: the waits spread over the whole range, not bunched at its top.
     let waits = (0..<1000).map { _ in backoff.delay(attempt: 4, using: &random) }
     #expect(waits.min()! < 20_000_000 && waits.max()! > 180_000_000)
+  }
+}
+
+@Suite("resilience: what a retry policy retries")
+struct RouteRetriesPolicyTests {
+  @Test func conditionsStatusesAndMethods() {
+    let byDefault = RouteRetries()
+    #expect(byDefault.effectiveAttempts == 2)
+    #expect(
+      byDefault.retries(status: 503) && !byDefault.retries(status: 500) && !byDefault.retries(status: 404))
+    #expect(byDefault.retriesFailure(connected: false) && byDefault.retriesFailure(connected: true))
+    #expect(byDefault.retriesFailure(connected: true, timedOut: true))
+    #expect(
+      byDefault.allows(method: "GET") && byDefault.allows(method: "PUT") && !byDefault.allows(method: "POST"))
+    let narrow = RouteRetries(
+      retryOn: [.retriableStatusCodes], retriableStatusCodes: [409], retryNonIdempotent: true)
+    #expect(narrow.retries(status: 409) && !narrow.retries(status: 503))
+    #expect(
+      !narrow.retriesFailure(connected: false) && !narrow.retriesFailure(connected: true, timedOut: true))
+    #expect(narrow.allows(method: "POST"))
+    let any5xx = RouteRetries(retryOn: [.serverError])
+    #expect(any5xx.retries(status: 500) && any5xx.retriesFailure(connected: true))
+    #expect(
+      RouteRetries(backoffBaseMilliseconds: 10, backoffMaxMilliseconds: 40).backoff.bound(attempt: 3)
+        == 40_000_000)
   }
 }
