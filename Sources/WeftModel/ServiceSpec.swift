@@ -110,10 +110,12 @@ public struct ServiceSpec: Codable, Sendable, Hashable {
   public var healthCheck: ServiceHealthCheck?
   /// Passive outlier detection by the calling sidecars; none: off.
   public var outlierDetection: OutlierDetectionSpec?
+  /// Concurrency limits the calling sidecars enforce (generous by default).
+  public var circuitBreakers: CircuitBreakerSpec?
 
   /// The fields a spec may have.
   public static let fields: Set<String> = [
-    "network", "selector", "ports", "balancer", "vip", "healthCheck", "outlierDetection",
+    "network", "selector", "ports", "balancer", "vip", "healthCheck", "outlierDetection", "circuitBreakers",
   ]
   /// Where service virtual IPs come from.
   public static let vipRange = IPPrefix("100.64.0.0/16")!
@@ -124,6 +126,7 @@ public struct ServiceSpec: Codable, Sendable, Hashable {
     vip: String? = nil, healthCheck: ServiceHealthCheck? = nil, outlierDetection: OutlierDetectionSpec? = nil
   ) {
     self.outlierDetection = outlierDetection
+    self.circuitBreakers = nil
     self.network = network
     self.selector = selector
     self.ports = ports

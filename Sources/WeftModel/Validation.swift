@@ -230,6 +230,14 @@ public enum Validation {
         outliers, allowed: OutlierDetectionSpec.fields, at: "spec.outlierDetection", what: "outlierDetection",
         fail)
     }
+    if let breakers = r.spec["circuitBreakers"] {
+      try Self.refuseUnknown(
+        breakers, allowed: CircuitBreakerSpec.fields, at: "spec.circuitBreakers", what: "circuitBreakers",
+        fail)
+    }
+    if let problem = spec.circuitBreakers?.problem {
+      throw fail("spec.circuitBreakers.\(problem.field)", problem.message)
+    }
     if let problem = spec.outlierDetection?.problem {
       throw fail("spec.outlierDetection.\(problem.field)", problem.message)
     }

@@ -175,6 +175,8 @@ struct OutlierDetectionValidationTests {
         "  outlierDetection: {baseEjectionMilliseconds: 5000, maxEjectionMilliseconds: 100}",
         "spec.outlierDetection.maxEjectionMilliseconds: must be at least baseEjectionMilliseconds"
       ),
+      ("  circuitBreakers: {maxRequests: 0}", "spec.circuitBreakers.maxRequests: 0 is outside 1-10000000"),
+      ("  circuitBreakers: {maxConnections: 5}", "spec.circuitBreakers.maxConnections: unknown field"),
     ]
     for (extra, expected) in cases {
       let error = problem(serviceYAML("s", extra))

@@ -39,7 +39,7 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
       return ProxyService(
         name: r.metadata.name, vip: vip, ports: spec.ports, balancer: spec.balancer ?? ServiceBalancing(),
         endpoints: endpoints.map(\.address), unhealthy: unhealthy.isEmpty ? nil : unhealthy, routes: rules,
-        outlierDetection: spec.outlierDetection)
+        outlierDetection: spec.outlierDetection, circuitBreakers: spec.circuitBreakers)
     }
     return ProxySnapshot(version: version, services: services.sorted { $0.name < $1.name })
   }
@@ -63,12 +63,17 @@ public struct ProxyService: Codable, Sendable, Hashable {
   public var routes: [ProxyRouteRule]?
   /// Passive outlier detection, when the service asks for it.
   public var outlierDetection: OutlierDetectionSpec?
+  /// Concurrency limits.
+  public var circuitBreakers: CircuitBreakerSpec?
 
   /// Creates a service.
   public init(
     name: String, vip: String, ports: [ServicePort], balancer: ServiceBalancing, endpoints: [String],
-    unhealthy: [String]? = nil, routes: [ProxyRouteRule]? = nil, outlierDetection: OutlierDetectionSpec? = nil
+    unhealthy: [String]? = nil, routes: [ProxyRouteRule]? = nil,
+    outlierDetection: OutlierDetectionSpec? = nil,
+    circuitBreakers: CircuitBreakerSpec? = nil
   ) {
+    self.circuitBreakers = circuitBreakers
     self.routes = routes
     self.outlierDetection = outlierDetection
     self.name = name

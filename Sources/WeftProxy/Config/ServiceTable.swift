@@ -10,6 +10,8 @@ public enum OutboundDecision: Sendable, Hashable {
   case noEndpoint(service: String)
   /// A route rule's fault injection says: answer with `status`, send nothing.
   case abort(service: String, status: Int)
+  /// A circuit breaker's limit is reached: fail at once (503 naming the limit).
+  case overflow(service: String, limit: CircuitBreaker.Limit)
   /// Not a service: to the original destination, untouched.
   case passthrough
 }
@@ -34,6 +36,8 @@ public struct Upstream: Sendable, Hashable {
   public var retries: RouteRetries?
   /// The route rule's overall timeout, in nanoseconds.
   public var timeoutNanos: UInt64?
+  /// A retry (holding a retry slot of the circuit breaker) rather than a first attempt.
+  public var isRetry = false
 }
 
 /// The parts of an HTTP request that routes and `ring_hash` keys look at.
@@ -100,6 +104,7 @@ public final class ServiceTable: Sendable {
     var entries: [UInt64: Entry] = [:]
     var pools: [String: EndpointPool] = [:]
     var rules: [String: [Rule]] = [:]
+    var breakers: [String: CircuitBreaker] = [:]
   }
   private let state = Mutex(State())
 
@@ -172,6 +177,12 @@ public final class ServiceTable: Sendable {
       state.entries = entries
       state.pools = pools
       state.rules = rules
+      state.breakers = Dictionary(
+        uniqueKeysWithValues: snapshot.services.map { service in
+          var breaker = state.breakers[service.name] ?? CircuitBreaker(service.circuitBreakers)
+          breaker.update(service.circuitBreakers)
+          return (service.name, breaker)
+        })
       state.version = snapshot.version
       state.snapshot = snapshot
     }
@@ -220,7 +231,13 @@ public final class ServiceTable: Sendable {
         entry.service.balancer.hashKey.map { key in
           key.pickContext(header: request?.header ?? { _ in nil }, sourceAddress: source)
         } ?? (source.map { PickContext(sourceAddress: $0) } ?? .none)
-      guard let token = balancer.begin(context, now: now) else { return .noEndpoint(service: service) }
+      if let limit = state.breakers[service]?.acquireRequest() {
+        return .overflow(service: service, limit: limit)
+      }
+      guard let token = balancer.begin(context, now: now) else {
+        state.breakers[service]?.releaseRequest()
+        return .noEndpoint(service: service)
+      }
       return .service(
         Upstream(
           service: service,
@@ -241,8 +258,9 @@ public final class ServiceTable: Sendable {
         let index = rules.firstIndex(where: { $0.label == label }), rules[index].budget != nil
       else { return nil }
       defer { state.rules[previous.service] = rules }
-      guard rules[index].budget!.tryRetry(now: now) else { return nil }
       guard let balancer = state.pools[previous.pool]?.balancer else { return nil }
+      guard rules[index].budget!.tryRetry(now: now) else { return nil }
+      guard state.breakers[previous.service]?.acquireRetry() == nil else { return nil }
       var picked: RequestToken?
       for _ in 0..<4 {
         guard let token = balancer.begin(.none, now: now) else { break }
@@ -250,13 +268,22 @@ public final class ServiceTable: Sendable {
         picked = token  // a tried one is kept in case no other comes up
         if !tried.contains(token.address.ipv4) { break }
       }
-      guard let token = picked else { return nil }
+      guard let token = picked else {
+        state.breakers[previous.service]?.releaseRetry()
+        return nil
+      }
       var next = previous
+      next.isRetry = true
       next.endpoint = EndpointAddress(ipv4: token.address.ipv4, port: previous.endpoint.port)
       next.token = token
       next.delayNanos = 0
       return next
     }
+  }
+
+  /// Requests refused by a circuit breaker, by service and limit.
+  public var overflows: [String: [CircuitBreaker.Limit: UInt64]] {
+    self.state.withLock { state in state.breakers.mapValues(\.refused).filter { !$0.value.isEmpty } }
   }
 
   /// Retries refused because a rule's budget was spent, by service.
@@ -284,9 +311,13 @@ public final class ServiceTable: Sendable {
   /// Ends a connection (or request) that ``decide(address:port:request:source:now:)`` sent to an
   /// upstream, so that its balancer's load and latency figures stay true.
   public func finish(_ upstream: Upstream, now: UInt64, success: Bool, outcome: RequestOutcome? = nil) {
-    guard let token = upstream.token else { return }
     self.state.withLock { state in
-      guard state.pools[upstream.pool] != nil else { return }
+      if upstream.isRetry {
+        state.breakers[upstream.service]?.releaseRetry()
+      } else {
+        state.breakers[upstream.service]?.releaseRequest()
+      }
+      guard let token = upstream.token, state.pools[upstream.pool] != nil else { return }
       state.pools[upstream.pool]!.balancer.finish(token, now: now, success: success)
       if let outcome { state.pools[upstream.pool]!.record(outcome, for: token.address.ipv4, now: now) }
     }

@@ -40,6 +40,8 @@ public enum AdminServer {
         ProxyMetrics.render(
           counters: proxy.counters, clusters: proxy.table.clusters, version: proxy.table.version)
         + proxy.metrics.render()
+        + ProxyMetrics.render(
+          overflows: proxy.table.overflows, retriesExhausted: proxy.table.retriesExhausted)
       return (.ok, "text/plain; version=0.0.4", text)
     default: return (.notFound, "text/plain", "no such page; try /ready, /config, /clusters, /metrics\n")
     }

@@ -265,6 +265,10 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     case .abort(let service, let status):
       self.service = service
       self.answer(status: status, message: "fault injected by the route of \(service)", fault: true)
+    case .overflow(let service, let limit):
+      self.service = service
+      self.answer(
+        status: 503, message: "\(service): circuit breaker \(limit.rawValue) reached", overflow: limit)
     case .passthrough:
       self.answer(status: 502, message: "no such service")
     }
@@ -372,16 +376,19 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   }
 
   /// Answers the stream from the proxy itself.
-  private func answer(status: Int, message: String, fault: Bool = false) {
+  private func answer(
+    status: Int, message: String, fault: Bool = false, overflow: CircuitBreaker.Limit? = nil
+  ) {
     guard let context else { return }
     self.waiting = []
     self.status = status
     self.complete(success: false)
     self.responseEnded = true
-    let headers = HPACKHeaders([
+    var headers = HPACKHeaders([
       (":status", String(status)), ("content-type", "text/plain"),
       ("x-weft-proxy", fault ? "fault" : "error"),
     ])
+    if let overflow { headers.add(name: "x-weft-overflow", value: overflow.rawValue) }
     context.write(self.wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
     let body = context.channel.allocator.buffer(string: message + "\n")
     context.writeAndFlush(

@@ -151,6 +151,10 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         } else {
           self.connect(to: upstream.endpoint)
         }
+      case .overflow(let service, let limit):
+        self.respond(
+          status: .serviceUnavailable, message: "\(service): circuit breaker \(limit.rawValue) reached",
+          version: head.version, keepAlive: keepAlive, overflow: limit)
       case .abort(let service, let status):
         self.respond(
           status: HTTPResponseStatus(statusCode: status),
@@ -468,6 +472,8 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     self.table.finish(
       exchange.upstream, now: now, success: success,
       outcome: RequestOutcome(status: exchange.status == 0 ? nil : Int(exchange.status)))
+    // A next attempt granted but never started gives its slot and pick back too.
+    if let next = exchange.next { self.table.finish(next, now: now, success: true) }
     guard !answered else { return }
     self.metrics.request(
       to: exchange.upstream.service, protocol: "http",
@@ -478,7 +484,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   /// Answers the current request from the proxy itself.
   private func respond(
     status: HTTPResponseStatus, message: String, version: HTTPVersion, keepAlive: Bool,
-    marker: String = "error"
+    marker: String = "error", overflow: CircuitBreaker.Limit? = nil
   ) {
     guard let context else { return }
     self.metrics.request(to: self.service, protocol: "http", status: Int(status.code), nanoseconds: 0)
@@ -490,6 +496,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       ("x-weft-proxy", marker),
     ])
     if !keepAlive { headers.add(name: "connection", value: "close") }
+    if let overflow { headers.add(name: "x-weft-overflow", value: overflow.rawValue) }
     context.write(
       self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))),
       promise: nil)

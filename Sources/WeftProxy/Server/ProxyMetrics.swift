@@ -52,6 +52,29 @@ public enum ProxyMetrics {
     return out
   }
 
+  /// Requests a circuit breaker refused, and retries a budget refused, by service.
+  public static func render(
+    overflows: [String: [CircuitBreaker.Limit: UInt64]], retriesExhausted: [String: UInt64]
+  )
+    -> String
+  {
+    var out =
+      "# HELP weft_proxy_overflow_total Requests refused at once by a service's circuit breaker, by limit.\n"
+    out += "# TYPE weft_proxy_overflow_total counter\n"
+    for (service, limits) in overflows.sorted(by: { $0.key < $1.key }) {
+      for (limit, count) in limits.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+        out +=
+          "weft_proxy_overflow_total{destination=\"\(Self.escape(service))\",limit=\"\(limit.rawValue)\"} \(count)\n"
+      }
+    }
+    out += "# HELP weft_proxy_retry_budget_exhausted_total Retries the retry budget refused.\n"
+    out += "# TYPE weft_proxy_retry_budget_exhausted_total counter\n"
+    for (service, count) in retriesExhausted.sorted(by: { $0.key < $1.key }) {
+      out += "weft_proxy_retry_budget_exhausted_total{destination=\"\(Self.escape(service))\"} \(count)\n"
+    }
+    return out
+  }
+
   /// Escapes a label value (backslash, double quote, newline).
   static func escape(_ value: String) -> String {
     var out = ""

@@ -232,7 +232,7 @@ public final class SidecarProxy: Sendable {
         target = upstream.endpoint
         chosen = upstream
         self.count { $0.outboundToService += 1 }
-      case .noEndpoint, .abort:
+      case .noEndpoint, .abort, .overflow:
         self.count { $0.outboundFailed += 1 }
         client.close(promise: nil)
         return

@@ -1,0 +1,82 @@
+import Testing
+import WeftModel
+import WeftWire
+
+@testable import WeftProxy
+
+@Suite("resilience: circuit breakers fail fast and name the limit")
+struct CircuitBreakerTests {
+  let vip = IPv4Address("100.64.0.7")!.value
+
+  func table(_ limits: CircuitBreakerSpec, retries: RouteRetries? = nil) -> ServiceTable {
+    let table = ServiceTable()
+    let endpoints = ["100.96.2.2", "100.96.2.3"]
+    table.apply(
+      ProxySnapshot(
+        version: 1,
+        services: [
+          ProxyService(
+            name: "backend", vip: "100.64.0.7", ports: [ServicePort(port: 80, protocol: .http)],
+            balancer: ServiceBalancing(), endpoints: endpoints,
+            routes: retries.map {
+              [
+                ProxyRouteRule(
+                  name: "all", backends: [ProxyBackend(weight: 1, endpoints: endpoints)], retries: $0)
+              ]
+            },
+            circuitBreakers: limits)
+        ]))
+    return table
+  }
+
+  let request = RequestView(method: "GET", target: "/", header: { _ in nil })
+
+  @Test func requestsOverTheLimitOverflowUntilOneFinishes() {
+    let table = table(CircuitBreakerSpec(maxRequests: 3))
+    var open: [Upstream] = []
+    for _ in 0..<3 {
+      guard case .service(let upstream) = table.decide(address: vip, port: 80, request: request, now: 0)
+      else {
+        Issue.record("refused under the limit")
+        return
+      }
+      open.append(upstream)
+    }
+    #expect(
+      table.decide(address: vip, port: 80, request: request, now: 0)
+        == .overflow(service: "backend", limit: .maxRequests))
+    table.finish(open.removeFirst(), now: 1, success: true)
+    guard case .service = table.decide(address: vip, port: 80, request: request, now: 2) else {
+      Issue.record("a finished request did not give its slot back")
+      return
+    }
+    #expect(table.overflows["backend"]?[.maxRequests] == 1)
+  }
+
+  @Test func retriesHaveTheirOwnLimit() {
+    let table = table(CircuitBreakerSpec(maxRetries: 1), retries: RouteRetries(attempts: 3))
+    var firsts: [Upstream] = []
+    for _ in 0..<2 {
+      guard case .service(let upstream) = table.decide(address: vip, port: 80, request: request, now: 0)
+      else {
+        Issue.record("not routed")
+        return
+      }
+      firsts.append(upstream)
+    }
+    let retry = table.retry(firsts[0], avoiding: [firsts[0].endpoint.ipv4], now: 0)
+    #expect(retry?.isRetry == true && retry?.endpoint.ipv4 != firsts[0].endpoint.ipv4)
+    #expect(
+      table.retry(firsts[1], avoiding: [firsts[1].endpoint.ipv4], now: 0) == nil,
+      "the second retry is over the limit")
+    #expect(table.overflows["backend"]?[.maxRetries] == 1)
+    if let retry { table.finish(retry, now: 1, success: true) }
+    #expect(table.retry(firsts[1], avoiding: [firsts[1].endpoint.ipv4], now: 2) != nil, "the slot came back")
+  }
+
+  @Test func theDefaultsAreGenerousAndSaid() {
+    let breaker = CircuitBreaker(nil)
+    #expect(breaker.maxRequests == 100_000 && breaker.maxRetries == 100_000)
+    #expect(CircuitBreakerSpec(maxRequests: 0).problem?.field == "maxRequests")
+  }
+}
