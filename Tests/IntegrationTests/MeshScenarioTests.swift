@@ -5,14 +5,15 @@ import WeftLinux
 import WeftModel
 import WeftProxy
 
-/// `weft echo call URL -n N -o json` from a lab workload, decoded. Unless `keepAlive`, every
-/// request on a connection of its own (a `tcp` service is balanced per connection).
-func echoCall(_ lab: String, _ from: String, _ url: String, _ n: Int, keepAlive: Bool = false) throws
-  -> [String: Any]
-{
+/// `weft echo call URL -n N -o json` from a lab workload, with extra `headers`, decoded. Unless
+/// `keepAlive`, every request on a connection of its own (a `tcp` service is balanced per
+/// connection).
+func echoCall(
+  _ lab: String, _ from: String, _ url: String, _ n: Int, keepAlive: Bool = false, headers: [String] = []
+) throws -> [String: Any] {
   let result = try weftArgs(
     ["lab", "exec", lab, from, "--", weftBinary, "echo", "call", url, "-n", String(n), "-o", "json"]
-      + (keepAlive ? [] : ["-H", "Connection: close"]))
+      + headers.flatMap { ["-H", $0] } + (keepAlive ? [] : ["-H", "Connection: close"]))
   let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
   return object ?? [:]
 }
@@ -323,15 +324,9 @@ struct MeshScenarioTests {
       """)
     #expect(routed.status == 0, "\(routed.output)")
     func calls(_ url: String, _ n: Int, keepAlive: Bool = true, header: [String] = []) -> [String: Int] {
-      let args = [
-        "lab", "exec", lab, "client", "--", weftBinary, "echo", "call", url, "-n", String(n), "-o", "json",
-      ]
-      guard
-        let result = try? weftArgs(
-          args + header.flatMap { ["-H", $0] } + (keepAlive ? [] : ["-H", "Connection: close"])),
-        let object = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
-      else { return [:] }
-      return object["workloads"] as? [String: Int] ?? [:]
+      (try? echoCall(lab, "client", url, n, keepAlive: keepAlive, headers: header))?["workloads"]
+        as? [String: Int]
+        ?? [:]
     }
     #expect(eventually(15) { calls("http://100.64.0.1:81/", 20, header: ["x-canary: yes"]) == ["b3": 20] })
     let split = calls("http://100.64.0.1:81/", 2000)
@@ -366,15 +361,9 @@ struct MeshScenarioTests {
       """)
     #expect(faulted.status == 0, "\(faulted.output)")
     func statuses(_ n: Int) -> [String: Int] {
-      let args = [
-        "lab", "exec", lab, "client", "--", weftBinary, "echo", "call", "http://100.64.0.1:81/", "-n",
-        String(n), "-o",
-        "json",
-      ]
-      guard let result = try? weftArgs(args),
-        let object = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
-      else { return [:] }
-      return object["statuses"] as? [String: Int] ?? [:]
+      (try? echoCall(lab, "client", "http://100.64.0.1:81/", n, keepAlive: true))?["statuses"]
+        as? [String: Int]
+        ?? [:]
     }
     #expect(eventually(10) { statuses(40)["503"] == 2 }, "the fault applies")
     let injected = statuses(4000)

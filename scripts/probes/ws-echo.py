@@ -4,7 +4,7 @@
 import base64, json, os, socket, struct, sys
 
 host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "/"
-s = socket.create_connection((host, port), timeout=5)
+s = socket.create_connection((host, port), timeout=15)
 key = base64.b64encode(os.urandom(16)).decode()
 s.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())

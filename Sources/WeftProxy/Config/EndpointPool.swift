@@ -13,8 +13,6 @@ struct EndpointPool {
   var nextCheck: UInt64?
   /// True while too few endpoints are usable and all of them get traffic.
   var panic = false
-  /// Times panic mode was entered.
-  var panics: UInt64 = 0
 
   /// Sets endpoints and detection; the balancer and detector keep what they know of endpoints
   /// that stay.
@@ -55,7 +53,6 @@ struct EndpointPool {
     let panic =
       threshold > 0 && !self.endpoints.isEmpty
       && usable.count(where: { $0 }) * 100 < threshold * self.endpoints.count
-    if panic && !self.panic { self.panics += 1 }
     self.panic = panic
     self.balancer.update(
       endpoints: zip(self.endpoints, usable).map { endpoint, usable in

@@ -205,7 +205,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   private var upstream: Upstream?
   private var partner: HTTP2UpstreamStream?
   private var waiting: [HTTP2Frame.FramePayload] = []
-  private var pendingRead = false
+  private var gate = ReadGate()
   private var deciding = true
   private var status = 0
   private var responseEnded = false
@@ -280,11 +280,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   }
 
   func read(context: ChannelHandlerContext) {
-    if self.partner?.isWritable ?? true {
-      context.read()
-    } else {
-      self.pendingRead = true
-    }
+    if self.gate.admits(partnerWritable: self.partner?.isWritable ?? true) { context.read() }
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -343,9 +339,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   fileprivate var isWritable: Bool { self.context?.channel.isWritable ?? false }
 
   fileprivate func resumeRead() {
-    guard self.pendingRead, let context else { return }
-    self.pendingRead = false
-    context.read()
+    if self.gate.release() { self.context?.read() }
   }
 
   /// The upstream stream closed. Once the response is complete the client stream finishes on
@@ -404,7 +398,7 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler {
 
   private var forwarder: HTTP2StreamForwarder?
   private var context: ChannelHandlerContext?
-  private var pendingRead = false
+  private var gate = ReadGate()
 
   init(forwarder: HTTP2StreamForwarder) { self.forwarder = forwarder }
 
@@ -426,11 +420,7 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler {
   }
 
   func read(context: ChannelHandlerContext) {
-    if self.forwarder?.isWritable ?? true {
-      context.read()
-    } else {
-      self.pendingRead = true
-    }
+    if self.gate.admits(partnerWritable: self.forwarder?.isWritable ?? true) { context.read() }
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -460,9 +450,7 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler {
   fileprivate var isWritable: Bool { self.context?.channel.isWritable ?? false }
 
   fileprivate func resumeRead() {
-    guard self.pendingRead, let context else { return }
-    self.pendingRead = false
-    context.read()
+    if self.gate.release() { self.context?.read() }
   }
 
   fileprivate func close() {

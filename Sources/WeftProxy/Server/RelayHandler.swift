@@ -11,7 +11,7 @@ final class RelayHandler: ChannelDuplexHandler {
 
   private var partner: RelayHandler?
   private var context: ChannelHandlerContext?
-  private var pendingRead = false
+  private var gate = ReadGate()
   private var inputClosed = false
   private var outputClosed = false
   /// Bytes read from this handler's channel (and passed to the partner).
@@ -69,11 +69,7 @@ final class RelayHandler: ChannelDuplexHandler {
   }
 
   func read(context: ChannelHandlerContext) {
-    if self.partner?.isWritable ?? true {
-      context.read()
-    } else {
-      self.pendingRead = true
-    }
+    if self.gate.admits(partnerWritable: self.partner?.isWritable ?? true) { context.read() }
   }
 
   // MARK: - Called by the partner
@@ -85,9 +81,7 @@ final class RelayHandler: ChannelDuplexHandler {
   private func flush() { self.context?.flush() }
 
   private func resumeRead() {
-    guard self.pendingRead, let context else { return }
-    self.pendingRead = false
-    context.read()
+    if self.gate.release() { self.context?.read() }
   }
 
   private func closeOutput() {
