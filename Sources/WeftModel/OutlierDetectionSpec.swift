@@ -20,6 +20,14 @@ public struct OutlierDetectionSpec: Codable, Sendable, Hashable {
   public var failurePercentageThreshold: Int?
   /// The requests an endpoint needs in an interval to be judged by failure percentage.
   public var failurePercentageMinimumRequests: Int?
+  /// Success-rate ejection: at an interval's end an endpoint whose success rate is below the
+  /// mean of all judged endpoints' rates minus this many standard deviations is ejected (1.9 is
+  /// a common choice); absent: off.
+  public var successRateStdevFactor: Double?
+  /// Endpoints with enough requests that an interval needs before success rate is judged.
+  public var successRateMinimumHosts: Int?
+  /// The requests an endpoint needs in an interval to count for success rate.
+  public var successRateRequestVolume: Int?
   /// When fewer than this percentage of the endpoints are usable (healthy and not ejected), the
   /// balancer uses all of them (panic mode: better some errors than none served); 0 turns it off.
   public var panicThresholdPercent: Int?
@@ -28,7 +36,8 @@ public struct OutlierDetectionSpec: Codable, Sendable, Hashable {
   public static let fields: Set<String> = [
     "consecutive5xx", "consecutiveGatewayErrors", "intervalMilliseconds", "baseEjectionMilliseconds",
     "maxEjectionMilliseconds", "maxEjectionPercent", "failurePercentageThreshold",
-    "failurePercentageMinimumRequests", "panicThresholdPercent",
+    "failurePercentageMinimumRequests", "panicThresholdPercent", "successRateStdevFactor",
+    "successRateMinimumHosts", "successRateRequestVolume",
   ]
 
   /// Creates a spec.
@@ -36,7 +45,9 @@ public struct OutlierDetectionSpec: Codable, Sendable, Hashable {
     consecutive5xx: Int? = nil, consecutiveGatewayErrors: Int? = nil, intervalMilliseconds: Int? = nil,
     baseEjectionMilliseconds: Int? = nil, maxEjectionMilliseconds: Int? = nil, maxEjectionPercent: Int? = nil,
     failurePercentageThreshold: Int? = nil, failurePercentageMinimumRequests: Int? = nil,
-    panicThresholdPercent: Int? = nil
+    panicThresholdPercent: Int? = nil, successRateStdevFactor: Double? = nil,
+    successRateMinimumHosts: Int? = nil,
+    successRateRequestVolume: Int? = nil
   ) {
     self.consecutive5xx = consecutive5xx
     self.consecutiveGatewayErrors = consecutiveGatewayErrors
@@ -47,6 +58,9 @@ public struct OutlierDetectionSpec: Codable, Sendable, Hashable {
     self.failurePercentageThreshold = failurePercentageThreshold
     self.failurePercentageMinimumRequests = failurePercentageMinimumRequests
     self.panicThresholdPercent = panicThresholdPercent
+    self.successRateStdevFactor = successRateStdevFactor
+    self.successRateMinimumHosts = successRateMinimumHosts
+    self.successRateRequestVolume = successRateRequestVolume
   }
 
   /// Every knob with its default filled in.
@@ -59,7 +73,10 @@ public struct OutlierDetectionSpec: Codable, Sendable, Hashable {
       maxEjectionPercent: self.maxEjectionPercent ?? 50,
       failurePercentageThreshold: self.failurePercentageThreshold,
       failurePercentageMinimumRequests: self.failurePercentageMinimumRequests ?? 50,
-      panicThresholdPercent: self.panicThresholdPercent ?? 50)
+      panicThresholdPercent: self.panicThresholdPercent ?? 50,
+      successRateStdevFactor: self.successRateStdevFactor,
+      successRateMinimumHosts: self.successRateMinimumHosts ?? 5,
+      successRateRequestVolume: self.successRateRequestVolume ?? 100)
   }
 
   /// The knobs with defaults applied, times in nanoseconds.
@@ -82,6 +99,12 @@ public struct OutlierDetectionSpec: Codable, Sendable, Hashable {
     public var failurePercentageMinimumRequests: Int
     /// Below this percentage of usable endpoints, all get traffic.
     public var panicThresholdPercent: Int
+    /// Standard deviations below the mean success rate that eject (nil: off).
+    public var successRateStdevFactor: Double?
+    /// Judged endpoints an interval needs for success rate.
+    public var successRateMinimumHosts: Int
+    /// Requests an endpoint needs in an interval to be judged by success rate.
+    public var successRateRequestVolume: Int
   }
 
   /// What is wrong with the values, naming the field, or nil.
@@ -96,11 +119,16 @@ public struct OutlierDetectionSpec: Codable, Sendable, Hashable {
       ("failurePercentageThreshold", self.failurePercentageThreshold, 0...100),
       ("failurePercentageMinimumRequests", self.failurePercentageMinimumRequests, 1...1_000_000),
       ("panicThresholdPercent", self.panicThresholdPercent, 0...100),
+      ("successRateMinimumHosts", self.successRateMinimumHosts, 1...10_000),
+      ("successRateRequestVolume", self.successRateRequestVolume, 1...1_000_000),
     ]
     for (field, value, range) in ranges {
       if let value, !range.contains(value) {
         return (field, "\(value) is outside \(range.lowerBound)-\(range.upperBound)")
       }
+    }
+    if let factor = self.successRateStdevFactor, !(factor >= 0 && factor <= 100) {
+      return ("successRateStdevFactor", "\(factor) is outside 0-100")
     }
     let r = self.resolved
     if r.maxEjectionNanos < r.baseEjectionNanos {

@@ -36,10 +36,13 @@ public struct RouteRule: Codable, Sendable, Hashable {
   /// How long a matching HTTP request may take in all (retries included), in milliseconds;
   /// after that the client gets 504.
   public var timeoutMilliseconds: Int?
+  /// A local rate limit for matching requests, enforced by each endpoint's sidecar on top of
+  /// the service's own.
+  public var rateLimit: RateLimitSpec?
 
   /// The fields a rule may have.
   public static let fields: Set<String> = [
-    "name", "match", "backends", "fault", "retries", "timeoutMilliseconds",
+    "name", "match", "backends", "fault", "retries", "timeoutMilliseconds", "rateLimit",
   ]
 
   /// Creates a rule.

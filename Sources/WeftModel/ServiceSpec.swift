@@ -112,10 +112,13 @@ public struct ServiceSpec: Codable, Sendable, Hashable {
   public var outlierDetection: OutlierDetectionSpec?
   /// Concurrency limits the calling sidecars enforce (generous by default).
   public var circuitBreakers: CircuitBreakerSpec?
+  /// A local rate limit each endpoint's sidecar enforces on what it receives; none: unlimited.
+  public var rateLimit: RateLimitSpec?
 
   /// The fields a spec may have.
   public static let fields: Set<String> = [
     "network", "selector", "ports", "balancer", "vip", "healthCheck", "outlierDetection", "circuitBreakers",
+    "rateLimit",
   ]
   /// Where service virtual IPs come from.
   public static let vipRange = IPPrefix("100.64.0.0/16")!
@@ -127,6 +130,7 @@ public struct ServiceSpec: Codable, Sendable, Hashable {
   ) {
     self.outlierDetection = outlierDetection
     self.circuitBreakers = nil
+    self.rateLimit = nil
     self.network = network
     self.selector = selector
     self.ports = ports

@@ -25,6 +25,10 @@ extension Validation {
             )
           }
         }
+        if let limit = rule["rateLimit"] {
+          try Self.refuseUnknown(
+            limit, allowed: RateLimitSpec.fields, at: "spec.rules[\(i)].rateLimit", what: "rateLimit", fail)
+        }
         if let match = rule["match"] {
           try Self.refuseUnknown(
             match, allowed: RouteMatch.fields, at: "spec.rules[\(i)].match", what: "match", fail)
@@ -57,6 +61,9 @@ extension Validation {
       }
       if let problem = rule.fault?.problem { throw fail("\(at).fault.\(problem.field)", problem.message) }
       if let problem = rule.retries?.problem { throw fail("\(at).retries.\(problem.field)", problem.message) }
+      if let problem = rule.rateLimit?.problem {
+        throw fail("\(at).rateLimit.\(problem.field)", problem.message)
+      }
       if let timeout = rule.timeoutMilliseconds, !(1...3_600_000).contains(timeout) {
         throw fail("\(at).timeoutMilliseconds", "\(timeout) is outside 1-3600000")
       }

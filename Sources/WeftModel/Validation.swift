@@ -235,6 +235,13 @@ public enum Validation {
         breakers, allowed: CircuitBreakerSpec.fields, at: "spec.circuitBreakers", what: "circuitBreakers",
         fail)
     }
+    if let limit = r.spec["rateLimit"] {
+      try Self.refuseUnknown(
+        limit, allowed: RateLimitSpec.fields, at: "spec.rateLimit", what: "rateLimit", fail)
+    }
+    if let problem = spec.rateLimit?.problem {
+      throw fail("spec.rateLimit.\(problem.field)", problem.message)
+    }
     if let problem = spec.circuitBreakers?.problem {
       throw fail("spec.circuitBreakers.\(problem.field)", problem.message)
     }

@@ -42,6 +42,14 @@ struct RouteTests {
       ),
       ("[{backends: [{}], fault: {drop: {}}}]", "spec.rules[0].fault.drop: unknown field"),
       ("[{backends: [{}], retries: {attempts: 0}}]", "spec.rules[0].retries.attempts: 0 is outside 1-10"),
+      (
+        "[{backends: [{}], rateLimit: {requestsPerSecond: -2}}]",
+        "spec.rules[0].rateLimit.requestsPerSecond: -2.0 is outside (0, 10000000]"
+      ),
+      (
+        "[{backends: [{}], rateLimit: {requestsPerSecond: 1, perSecond: 2}}]",
+        "spec.rules[0].rateLimit.perSecond: unknown field"
+      ),
       ("[{backends: [{}], retries: {retryOn: [sometimes]}}]", "spec: field 'rules[0].retries.retryOn[0]'"),
       ("[{backends: [{}], retries: {tries: 3}}]", "spec.rules[0].retries.tries: unknown field"),
       (

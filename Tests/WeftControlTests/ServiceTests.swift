@@ -176,7 +176,25 @@ struct OutlierDetectionValidationTests {
         "spec.outlierDetection.maxEjectionMilliseconds: must be at least baseEjectionMilliseconds"
       ),
       ("  circuitBreakers: {maxRequests: 0}", "spec.circuitBreakers.maxRequests: 0 is outside 1-10000000"),
-      ("  circuitBreakers: {maxConnections: 5}", "spec.circuitBreakers.maxConnections: unknown field"),
+      ("  circuitBreakers: {maxConnection: 5}", "spec.circuitBreakers.maxConnection: unknown field"),
+      (
+        "  circuitBreakers: {maxPendingRequests: 0}",
+        "spec.circuitBreakers.maxPendingRequests: 0 is outside 1-10000000"
+      ),
+      (
+        "  outlierDetection: {successRateStdevFactor: -1}",
+        "spec.outlierDetection.successRateStdevFactor: -1.0 is outside 0-100"
+      ),
+      (
+        "  outlierDetection: {successRateMinimumHosts: 0}",
+        "spec.outlierDetection.successRateMinimumHosts: 0 is outside 1-10000"
+      ),
+      (
+        "  rateLimit: {requestsPerSecond: 0}",
+        "spec.rateLimit.requestsPerSecond: 0.0 is outside (0, 10000000]"
+      ),
+      ("  rateLimit: {requestsPerSecond: 5, burst: 0}", "spec.rateLimit.burst: 0 is outside 1-10000000"),
+      ("  rateLimit: {requestsPerSecond: 5, rps: 5}", "spec.rateLimit.rps: unknown field"),
     ]
     for (extra, expected) in cases {
       let error = problem(serviceYAML("s", extra))
@@ -187,5 +205,12 @@ struct OutlierDetectionValidationTests {
     try Validation.validate(good)
     let spec = try good.decodeSpec(ServiceSpec.self).outlierDetection?.resolved
     #expect(spec?.consecutive5xx == 3 && spec?.maxEjectionPercent == 34 && spec?.panicThresholdPercent == 50)
+    #expect(spec?.successRateStdevFactor == nil && spec?.successRateMinimumHosts == 5)
+    let limited = try Manifest.parse(
+      serviceYAML("s", "  rateLimit: {requestsPerSecond: 2.5}\n  circuitBreakers: {maxConnections: 4}"))[0]
+    try Validation.validate(limited)
+    let decoded = try limited.decodeSpec(ServiceSpec.self)
+    #expect(decoded.rateLimit?.effectiveBurst == 3, "the burst defaults to the rate rounded up")
+    #expect(decoded.circuitBreakers?.maxConnections == 4)
   }
 }

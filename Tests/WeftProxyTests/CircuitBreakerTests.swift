@@ -76,7 +76,38 @@ struct CircuitBreakerTests {
 
   @Test func theDefaultsAreGenerousAndSaid() {
     let breaker = CircuitBreaker(nil)
-    #expect(breaker.maxRequests == 100_000 && breaker.maxRetries == 100_000)
+    for limit in CircuitBreaker.Limit.allCases {
+      #expect(breaker.maximum[limit] == 100_000, "\(limit)")
+    }
     #expect(CircuitBreakerSpec(maxRequests: 0).problem?.field == "maxRequests")
+    #expect(CircuitBreakerSpec(maxConnections: -1).problem?.field == "maxConnections")
+  }
+
+  @Test func connectionsAndPendingRequestsAreLimitedApartFromRequests() {
+    let table = table(CircuitBreakerSpec(maxConnections: 2, maxPendingRequests: 1))
+    #expect(table.hold(.maxConnections, service: "backend") == nil)
+    #expect(table.hold(.maxConnections, service: "backend") == nil)
+    #expect(table.hold(.maxConnections, service: "backend") == .maxConnections, "a third connection")
+    #expect(table.hold(.maxPendingRequests, service: "backend") == nil)
+    #expect(table.hold(.maxPendingRequests, service: "backend") == .maxPendingRequests)
+    guard case .service = table.decide(address: vip, port: 80, request: request, now: 0) else {
+      Issue.record("requests are not limited by connections")
+      return
+    }
+    table.release(.maxConnections, service: "backend")
+    #expect(table.hold(.maxConnections, service: "backend") == nil, "a closed connection gave its slot back")
+    #expect(table.overflows["backend"] == [.maxConnections: 1, .maxPendingRequests: 1])
+    #expect(table.hold(.maxConnections, service: "nothing") == nil, "no such service: no breaker")
+  }
+
+  @Test func newLimitsKeepWhatIsHeld() {
+    var breaker = CircuitBreaker(CircuitBreakerSpec(maxConnections: 3))
+    for _ in 0..<3 { #expect(breaker.acquire(.maxConnections) == nil) }
+    breaker.update(CircuitBreakerSpec(maxConnections: 2))
+    #expect(breaker.held[.maxConnections] == 3)
+    breaker.release(.maxConnections)
+    #expect(breaker.acquire(.maxConnections) == .maxConnections, "two are still held against a limit of two")
+    breaker.release(.maxConnections)
+    #expect(breaker.acquire(.maxConnections) == nil)
   }
 }

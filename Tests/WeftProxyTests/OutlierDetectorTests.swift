@@ -150,6 +150,37 @@ struct OutlierDetectorTests {
     #expect(d.records["c"]!.intervalRequests == 0, "the next interval starts from zero")
   }
 
+  @Test func successRateEjectsWhatFallsFarBelowTheOthers() {
+    let spec = OutlierDetectionSpec(
+      consecutive5xx: 0, consecutiveGatewayErrors: 0, intervalMilliseconds: 1000, successRateStdevFactor: 1.9)
+    let endpoints = ["a", "b", "c", "d", "e", "f"]
+    // Success out of 100 each: a-e 98-100, f 60. Mean 0.928, deviation 0.147: the bar is 0.649.
+    let successes = ["a": 100, "b": 99, "c": 100, "d": 98, "e": 100, "f": 60]
+    func run(_ d: inout OutlierDetector<String>, volume: [String: Int] = [:]) -> [String] {
+      for key in endpoints {
+        let total = volume[key] ?? 100
+        for i in 0..<total { d.record(i < successes[key]! ? .success : .serverError, for: key, now: 0) }
+      }
+      return d.tick(now: 1000 * ms)
+    }
+    var d = detector(spec, endpoints: endpoints)
+    #expect(run(&d) == ["f"])
+    #expect(d.records["f"]?.ejections == 1 && !d.isEjected("d", now: 1000 * ms))
+    // Under the request volume an endpoint is not judged, and with fewer than the minimum
+    // judged endpoints (five by default) nobody is.
+    var few = detector(spec, endpoints: endpoints)
+    #expect(run(&few, volume: ["a": 99, "b": 99]).isEmpty, "four judged endpoints are too few")
+    var quiet = detector(spec, endpoints: endpoints)
+    #expect(run(&quiet, volume: ["f": 99]).isEmpty, "f under the volume; the rest are alike")
+    // A factor that puts the bar under 0.6 keeps f in.
+    var lenient = detector(
+      OutlierDetectionSpec(
+        consecutive5xx: 0, consecutiveGatewayErrors: 0, intervalMilliseconds: 1000,
+        successRateStdevFactor: 2.5),
+      endpoints: endpoints)
+    #expect(run(&lenient).isEmpty)
+  }
+
   @Test func endpointsThatStayKeepTheirRecords() {
     var d = detector(OutlierDetectionSpec(consecutive5xx: 1))
     d.record(.serverError, for: "a", now: 0)

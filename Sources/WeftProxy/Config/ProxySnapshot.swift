@@ -34,12 +34,14 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
             ProxyBackend(
               subset: backend.subset, weight: backend.effectiveWeight,
               endpoints: endpoints.filter { backend.contains($0.labels) }.map(\.address))
-          }, fault: rule.fault, retries: rule.retries, timeoutMilliseconds: rule.timeoutMilliseconds)
+          }, fault: rule.fault, retries: rule.retries, timeoutMilliseconds: rule.timeoutMilliseconds,
+          rateLimit: rule.rateLimit)
       }
       return ProxyService(
         name: r.metadata.name, vip: vip, ports: spec.ports, balancer: spec.balancer ?? ServiceBalancing(),
         endpoints: endpoints.map(\.address), unhealthy: unhealthy.isEmpty ? nil : unhealthy, routes: rules,
-        outlierDetection: spec.outlierDetection, circuitBreakers: spec.circuitBreakers)
+        outlierDetection: spec.outlierDetection, circuitBreakers: spec.circuitBreakers,
+        rateLimit: spec.rateLimit)
     }
     return ProxySnapshot(version: version, services: services.sorted { $0.name < $1.name })
   }
@@ -65,15 +67,18 @@ public struct ProxyService: Codable, Sendable, Hashable {
   public var outlierDetection: OutlierDetectionSpec?
   /// Concurrency limits.
   public var circuitBreakers: CircuitBreakerSpec?
+  /// The local rate limit its endpoints' sidecars enforce.
+  public var rateLimit: RateLimitSpec?
 
   /// Creates a service.
   public init(
     name: String, vip: String, ports: [ServicePort], balancer: ServiceBalancing, endpoints: [String],
     unhealthy: [String]? = nil, routes: [ProxyRouteRule]? = nil,
     outlierDetection: OutlierDetectionSpec? = nil,
-    circuitBreakers: CircuitBreakerSpec? = nil
+    circuitBreakers: CircuitBreakerSpec? = nil, rateLimit: RateLimitSpec? = nil
   ) {
     self.circuitBreakers = circuitBreakers
+    self.rateLimit = rateLimit
     self.routes = routes
     self.outlierDetection = outlierDetection
     self.name = name
@@ -99,12 +104,15 @@ public struct ProxyRouteRule: Codable, Sendable, Hashable {
   public var retries: RouteRetries?
   /// The overall timeout, in milliseconds.
   public var timeoutMilliseconds: Int?
+  /// The rule's local rate limit (inbound, at each endpoint).
+  public var rateLimit: RateLimitSpec?
 
   /// Creates a rule.
   public init(
     name: String? = nil, match: RouteMatch? = nil, backends: [ProxyBackend], fault: RouteFault? = nil,
-    retries: RouteRetries? = nil, timeoutMilliseconds: Int? = nil
+    retries: RouteRetries? = nil, timeoutMilliseconds: Int? = nil, rateLimit: RateLimitSpec? = nil
   ) {
+    self.rateLimit = rateLimit
     self.name = name
     self.match = match
     self.backends = backends

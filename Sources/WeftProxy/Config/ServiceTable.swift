@@ -105,6 +105,10 @@ public final class ServiceTable: Sendable {
     var pools: [String: EndpointPool] = [:]
     var rules: [String: [Rule]] = [:]
     var breakers: [String: CircuitBreaker] = [:]
+    /// Local rate limits: a service's bucket by its name, a rule's by `service/rule`.
+    var buckets: [String: (limit: RateLimitSpec, bucket: TokenBucket)] = [:]
+    /// Where inbound connections land: workload address and target port to service and port.
+    var inbound: [UInt64: Entry] = [:]
   }
   private let state = Mutex(State())
 
@@ -122,7 +126,28 @@ public final class ServiceTable: Sendable {
       var entries: [UInt64: Entry] = [:]
       var pools: [String: EndpointPool] = [:]
       var rules: [String: [Rule]] = [:]
+      var buckets: [String: (limit: RateLimitSpec, bucket: TokenBucket)] = [:]
+      var inbound: [UInt64: Entry] = [:]
+      func bucket(_ key: String, _ limit: RateLimitSpec?) {
+        guard let limit else { return }
+        if let old = state.buckets[key], old.limit == limit {
+          buckets[key] = old
+        } else {
+          buckets[key] = (limit, TokenBucket(limit))
+        }
+      }
       for service in snapshot.services {
+        bucket(service.name, service.rateLimit)
+        for (i, rule) in (service.routes ?? []).enumerated() {
+          bucket("\(service.name)/\(rule.name ?? "#\(i)")", rule.rateLimit)
+        }
+        for endpoint in service.endpoints {
+          guard let address = IPv4Address(endpoint) else { continue }
+          for port in service.ports {
+            inbound[Self.key(address.value, UInt16(port.effectiveTargetPort))] = Entry(
+              service: service, port: port)
+          }
+        }
         guard let vip = IPv4Address(service.vip) else { continue }
         let unhealthy = Set(service.unhealthy ?? [])
         func pool(_ key: String, _ endpoints: [String]) {
@@ -175,6 +200,8 @@ public final class ServiceTable: Sendable {
         }
       }
       state.entries = entries
+      state.inbound = inbound
+      state.buckets = buckets
       state.pools = pools
       state.rules = rules
       state.breakers = Dictionary(
@@ -279,6 +306,58 @@ public final class ServiceTable: Sendable {
       next.delayNanos = 0
       return next
     }
+  }
+
+  /// Takes a slot of a connection-level limit (`maxConnections` when a new upstream connection
+  /// opens, `maxPendingRequests` while a request waits for one) of `service`'s breaker, or
+  /// returns the limit that refuses. Give it back with ``release(_:service:)``.
+  public func hold(_ limit: CircuitBreaker.Limit, service: String) -> CircuitBreaker.Limit? {
+    self.state.withLock { state in state.breakers[service]?.acquire(limit) }
+  }
+
+  /// Gives back a slot taken with ``hold(_:service:)``.
+  public func release(_ limit: CircuitBreaker.Limit, service: String) {
+    self.state.withLock { state in state.breakers[service]?.release(limit) }
+  }
+
+  /// The service and protocol of an inbound connection to the workload's own `address` and
+  /// `port` (a service's target port on one of its endpoints), or nil when none is served there.
+  public func inboundService(address: UInt32, port: UInt16) -> (service: String, protocol: ServiceProtocol)? {
+    self.state.withLock { state in
+      state.inbound[Self.key(address, port)].map { ($0.service.name, $0.port.effectiveProtocol) }
+    }
+  }
+
+  /// Applies the local rate limits to one inbound request (or, without `request`, connection)
+  /// to `service`: the service's bucket, then the bucket of the first route rule that matches,
+  /// each one token. Nil when admitted; else how long until a token comes, in nanoseconds, and
+  /// the rule whose bucket refused (nil: the service's). The token of a bucket that admitted
+  /// it is given back.
+  public func admit(service: String, request: RequestView?, now: UInt64) -> (wait: UInt64, route: String?)? {
+    self.state.withLock { state in
+      guard !state.buckets.isEmpty else { return nil }
+      var keys: [(key: String, route: String?)] = []
+      if state.buckets[service] != nil { keys.append((service, nil)) }
+      if let index = state.rules[service]?.firstIndex(where: { Self.applies($0, to: request) }),
+        let label = state.rules[service]?[index].label, state.buckets["\(service)/\(label)"] != nil
+      {
+        keys.append(("\(service)/\(label)", label))
+      }
+      var taken: [String] = []
+      for (key, route) in keys {
+        if let wait = state.buckets[key]!.bucket.take(now: now) {
+          for done in taken { state.buckets[done]!.bucket.giveBack() }
+          return (wait, route)
+        }
+        taken.append(key)
+      }
+      return nil
+    }
+  }
+
+  /// Requests a local rate limit refused, by bucket (`service` or `service/rule`).
+  public var rateLimited: [String: UInt64] {
+    self.state.withLock { state in state.buckets.mapValues(\.bucket.refused).filter { $0.value > 0 } }
   }
 
   /// Requests refused by a circuit breaker, by service and limit.

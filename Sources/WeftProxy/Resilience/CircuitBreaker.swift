@@ -1,62 +1,70 @@
 import WeftModel
 
-/// A service's concurrency limits as the sidecar enforces them, sans-IO: acquire a slot before
-/// sending, release it when done; a refused acquire names the limit.
+/// A service's concurrency limits as one calling sidecar enforces them, sans-IO: acquire a slot
+/// before using it, release it when done; a refused acquire names the limit. Nothing queues: a
+/// request over a limit fails at once.
 public struct CircuitBreaker: Sendable, Hashable {
   /// Which limit refused.
-  public enum Limit: String, Sendable, Hashable {
+  public enum Limit: String, Sendable, Hashable, CaseIterable {
+    /// ``CircuitBreakerSpec/maxConnections``.
+    case maxConnections = "max-connections"
+    /// ``CircuitBreakerSpec/maxPendingRequests``.
+    case maxPendingRequests = "max-pending-requests"
     /// ``CircuitBreakerSpec/maxRequests``.
     case maxRequests = "max-requests"
     /// ``CircuitBreakerSpec/maxRetries``.
     case maxRetries = "max-retries"
   }
 
-  /// Requests allowed in flight.
-  public var maxRequests: Int
-  /// Retries allowed in flight.
-  public var maxRetries: Int
-  /// Requests in flight now.
-  public private(set) var requests = 0
-  /// Retries in flight now.
-  public private(set) var retries = 0
+  /// The most of each that may be held at once.
+  public private(set) var maximum: [Limit: Int] = [:]
+  /// What is held now, by limit.
+  public private(set) var held: [Limit: Int] = [:]
   /// Refusals so far, by limit.
   public private(set) var refused: [Limit: UInt64] = [:]
 
   /// Limits from a spec (generous defaults for what it leaves out).
   public init(_ spec: CircuitBreakerSpec?) {
-    self.maxRequests = spec?.maxRequests ?? CircuitBreakerSpec.generous
-    self.maxRetries = spec?.maxRetries ?? CircuitBreakerSpec.generous
+    self.update(spec)
   }
+
+  /// Takes a slot of `limit`, or returns `limit` when it is full (and counts the refusal).
+  public mutating func acquire(_ limit: Limit) -> Limit? {
+    guard self.held[limit, default: 0] < self.maximum[limit, default: CircuitBreakerSpec.generous] else {
+      self.refused[limit, default: 0] += 1
+      return limit
+    }
+    self.held[limit, default: 0] += 1
+    return nil
+  }
+
+  /// Gives a slot of `limit` back.
+  public mutating func release(_ limit: Limit) {
+    self.held[limit] = max(self.held[limit, default: 0] - 1, 0)
+  }
+
+  /// Requests in flight now.
+  public var requests: Int { self.held[.maxRequests, default: 0] }
+  /// Retries in flight now.
+  public var retries: Int { self.held[.maxRetries, default: 0] }
 
   /// Takes a request slot, or names the limit that refuses it.
-  public mutating func acquireRequest() -> Limit? {
-    guard self.requests < self.maxRequests else {
-      self.refused[.maxRequests, default: 0] += 1
-      return .maxRequests
-    }
-    self.requests += 1
-    return nil
-  }
-
+  public mutating func acquireRequest() -> Limit? { self.acquire(.maxRequests) }
   /// Gives a request slot back.
-  public mutating func releaseRequest() { self.requests = max(self.requests - 1, 0) }
-
+  public mutating func releaseRequest() { self.release(.maxRequests) }
   /// Takes a retry slot (the retry's request slot is the original request's), or names the limit.
-  public mutating func acquireRetry() -> Limit? {
-    guard self.retries < self.maxRetries else {
-      self.refused[.maxRetries, default: 0] += 1
-      return .maxRetries
-    }
-    self.retries += 1
-    return nil
-  }
-
+  public mutating func acquireRetry() -> Limit? { self.acquire(.maxRetries) }
   /// Gives a retry slot back.
-  public mutating func releaseRetry() { self.retries = max(self.retries - 1, 0) }
+  public mutating func releaseRetry() { self.release(.maxRetries) }
 
-  /// Applies new limits, keeping what is in flight.
+  /// Applies new limits, keeping what is held.
   public mutating func update(_ spec: CircuitBreakerSpec?) {
-    self.maxRequests = spec?.maxRequests ?? CircuitBreakerSpec.generous
-    self.maxRetries = spec?.maxRetries ?? CircuitBreakerSpec.generous
+    let generous = CircuitBreakerSpec.generous
+    self.maximum = [
+      .maxConnections: spec?.maxConnections ?? generous,
+      .maxPendingRequests: spec?.maxPendingRequests ?? generous,
+      .maxRequests: spec?.maxRequests ?? generous,
+      .maxRetries: spec?.maxRetries ?? generous,
+    ]
   }
 }

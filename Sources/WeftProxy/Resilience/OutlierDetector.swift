@@ -24,7 +24,9 @@ public enum RequestOutcome: Sendable, Hashable {
 ///
 /// An endpoint is ejected after `consecutive5xx` 5xx answers in a row or
 /// `consecutiveGatewayErrors` gateway errors in a row, or when an interval ends with its failure
-/// percentage at or over the threshold over at least the minimum requests. Its n-th ejection
+/// percentage at or over the threshold over at least the minimum requests, or with its success
+/// rate below the mean of the judged endpoints' rates minus a factor of their standard deviation
+/// (when enough endpoints had enough requests in the interval). Its n-th ejection
 /// lasts n x base, capped at the maximum; when it is over the endpoint gets requests again and
 /// its consecutive counts start from zero. No ejection happens that would put more than
 /// `maxEjectionPercent` of the endpoints out at once (rounded down).
@@ -106,30 +108,55 @@ public struct OutlierDetector<Key: Hashable & Sendable>: Sendable {
   }
 
   /// Ends the current interval when it is over: endpoints whose failure percentage reached the
-  /// threshold are ejected (worst first, within the cap). Returns the endpoints ejected.
+  /// threshold, or whose success rate fell below the success-rate bar, are ejected (worst first,
+  /// within the cap). Returns the endpoints ejected.
   @discardableResult
   public mutating func tick(now: UInt64) -> [Key] {
     self.startIntervalIfNeeded(now)
     guard let ends = self.intervalEnds, now >= ends else { return [] }
     self.intervalEnds = now + self.configuration.intervalNanos
+    var candidates = Set<Key>()
+    let c = self.configuration
+    if let threshold = c.failurePercentageThreshold {
+      for (key, r) in self.records
+      where r.intervalRequests >= c.failurePercentageMinimumRequests
+        && r.intervalFailures * 100 >= threshold * r.intervalRequests
+      {
+        candidates.insert(key)
+      }
+    }
+    if let factor = c.successRateStdevFactor {
+      candidates.formUnion(Self.belowSuccessRateBar(self.records, factor: factor, configuration: c))
+    }
+    let worstFirst = candidates.sorted { a, b in
+      let (x, y) = (self.records[a]!, self.records[b]!)
+      return x.intervalFailures * y.intervalRequests > y.intervalFailures * x.intervalRequests
+    }
     var ejected: [Key] = []
-    if let threshold = self.configuration.failurePercentageThreshold {
-      let candidates = self.records.filter { _, r in
-        r.intervalRequests >= self.configuration.failurePercentageMinimumRequests
-          && r.intervalFailures * 100 >= threshold * r.intervalRequests
-      }.sorted {
-        $0.value.intervalFailures * $1.value.intervalRequests > $1.value.intervalFailures
-          * $0.value.intervalRequests
-      }
-      for (key, _) in candidates where !self.isEjected(key, now: now) {
-        if self.eject(key, now: now) { ejected.append(key) }
-      }
+    for key in worstFirst where !self.isEjected(key, now: now) {
+      if self.eject(key, now: now) { ejected.append(key) }
     }
     for key in self.records.keys {
       self.records[key]!.intervalRequests = 0
       self.records[key]!.intervalFailures = 0
     }
     return ejected
+  }
+
+  /// The endpoints whose success rate in the interval is below mean - factor x standard
+  /// deviation of the rates of every endpoint with the request volume, when there are enough of
+  /// those (population deviation, as Envoy computes it).
+  static func belowSuccessRateBar(
+    _ records: [Key: Record], factor: Double, configuration c: OutlierDetectionSpec.Resolved
+  ) -> [Key] {
+    let judged = records.filter { $0.value.intervalRequests >= c.successRateRequestVolume }.map { key, r in
+      (key, Double(r.intervalRequests - r.intervalFailures) / Double(r.intervalRequests))
+    }
+    guard judged.count >= c.successRateMinimumHosts, !judged.isEmpty else { return [] }
+    let mean = judged.map(\.1).reduce(0, +) / Double(judged.count)
+    let variance = judged.map { ($0.1 - mean) * ($0.1 - mean) }.reduce(0, +) / Double(judged.count)
+    let bar = mean - factor * variance.squareRoot()
+    return judged.filter { $0.1 < bar }.map(\.0)
   }
 
   /// The earliest time at which ``tick(now:)`` or an ejection's end changes anything.

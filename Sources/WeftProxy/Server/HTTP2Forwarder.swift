@@ -100,16 +100,37 @@ final class HTTP2Session {
 
   /// Opens a stream to `endpoint` (connecting first when this session has no connection there)
   /// whose pipeline `initializer` sets up.
+  /// A new upstream connection would pass a circuit breaker limit of `service`.
+  struct Overflow: Error {
+    var limit: CircuitBreaker.Limit
+  }
+
   func openStream(
-    to endpoint: EndpointAddress, _ initializer: @escaping NIOChannelInitializer
+    to endpoint: EndpointAddress, service: String, _ initializer: @escaping NIOChannelInitializer
   ) -> EventLoopFuture<any Channel> {
     guard !self.closed else { return self.loop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
-    let multiplexer = self.upstreams[endpoint] ?? self.connect(to: endpoint)
+    let multiplexer: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
+    if let open = self.upstreams[endpoint] {
+      multiplexer = open
+    } else {
+      // A new connection: within the service's connection and pending-request limits.
+      if let limit = self.table.hold(.maxConnections, service: service) {
+        return self.loop.makeFailedFuture(Overflow(limit: limit))
+      }
+      if let limit = self.table.hold(.maxPendingRequests, service: service) {
+        self.table.release(.maxConnections, service: service)
+        return self.loop.makeFailedFuture(Overflow(limit: limit))
+      }
+      multiplexer = self.connect(to: endpoint, service: service)
+    }
     return multiplexer.flatMap { $0.createStreamChannel(initializer) }
   }
 
-  private func connect(to endpoint: EndpointAddress) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer> {
+  private func connect(to endpoint: EndpointAddress, service: String)
+    -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
+  {
     let me = NIOLoopBound(self, eventLoop: self.loop)
+    let table = self.table
     let future = ClientBootstrap(group: self.loop)
       .channelOption(
         ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SidecarProxy.soMark)),
@@ -118,6 +139,14 @@ final class HTTP2Session {
       .channelOption(.tcpOption(.tcp_nodelay), value: 1)
       .connectTimeout(.seconds(5))
       .connect(to: endpoint.socketAddress)
+      .always { result in
+        table.release(.maxPendingRequests, service: service)
+        switch result {
+        case .success(let channel):
+          channel.closeFuture.whenComplete { _ in table.release(.maxConnections, service: service) }
+        case .failure: table.release(.maxConnections, service: service)
+        }
+      }
       .flatMapThrowing { channel -> NIOHTTP2Handler.StreamMultiplexer in
         let session = me.value
         session.upstreamChannels.append(channel)
@@ -243,16 +272,23 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
       self.service = upstream.service
       let me = NIOLoopBound(self, eventLoop: context.eventLoop)
       let open = {
-        me.value.session.openStream(to: upstream.endpoint) { stream in
+        me.value.session.openStream(to: upstream.endpoint, service: upstream.service) { stream in
           stream.eventLoop.makeCompletedFuture {
             let partner = HTTP2UpstreamStream(forwarder: me.value)
             try stream.pipeline.syncOperations.addHandler(partner)
           }
-        }.assumeIsolated().whenFailure { _ in
-          me.value.answer(status: 503, message: "could not reach \(upstream.endpoint)")
+        }.assumeIsolated().whenFailure { error in
+          if let overflow = error as? HTTP2Session.Overflow {
+            me.value.answer(
+              status: 503, message: "\(upstream.service): circuit breaker \(overflow.limit.rawValue) reached",
+              overflow: overflow.limit)
+          } else {
+            me.value.answer(status: 503, message: "could not reach \(upstream.endpoint)")
+          }
         }
       }
       if upstream.delayNanos > 0 {
+        self.session.metrics.decided("faults", upstream.service, kind: "delay")
         context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(upstream.delayNanos))) {
           open()
         }
@@ -264,6 +300,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
       self.answer(status: 503, message: "service \(service) has no healthy endpoint")
     case .abort(let service, let status):
       self.service = service
+      self.session.metrics.decided("faults", service, kind: "abort")
       self.answer(status: status, message: "fault injected by the route of \(service)", fault: true)
     case .overflow(let service, let limit):
       self.service = service

@@ -14,6 +14,10 @@ import WeftWire
 /// answers 101, HTTP is taken off both connections and they become a byte tunnel
 /// (``HTTPPipeline/switchToTunnel(client:upstream:)``), else its answer is passed on and the
 /// connection closed.
+///
+/// On the inbound side (`inbound`) the same machinery passes requests to the workload itself,
+/// after the service's local rate limits, and bounds each by the deadline its caller's sidecar
+/// sent (``Deadline``); there is no balancing, retrying or circuit breaking there.
 final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundOut = HTTPServerResponsePart
@@ -26,6 +30,8 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   private let address: UInt32
   private let port: UInt16
   private let mark: UInt32
+  /// Serving the workload's own listener (inbound) rather than its calls out.
+  private let inbound: Bool
   private var context: ChannelHandlerContext?
   private var upstreams: [EndpointAddress: any Channel] = [:]
   private var exchange: Exchange?
@@ -61,6 +67,9 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     var tried: Set<UInt32> = []
     /// The next attempt, already granted, while this attempt's failed answer is swallowed.
     var next: Upstream?
+    /// How long the request may take in all: the route's timeout or the deadline the client's
+    /// request carried, the tighter (nil: unbounded).
+    var timeoutNanos: UInt64?
   }
 
   private var serial: UInt64 = 0
@@ -68,8 +77,9 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   init(
     table: ServiceTable, metrics: TrafficMetrics, draining: DrainFlag, service: String, address: UInt32,
     port: UInt16,
-    mark: UInt32
+    mark: UInt32, inbound: Bool = false
   ) {
+    self.inbound = inbound
     self.table = table
     self.metrics = metrics
     self.draining = draining
@@ -118,9 +128,25 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           return values.isEmpty ? nil : values.joined(separator: name == "cookie" ? "; " : ", ")
         })
       let source = context.channel.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
-      switch self.table.decide(
-        address: self.address, port: self.port, request: request, source: source, now: now)
-      {
+      let decision: OutboundDecision
+      if self.inbound {
+        if let refusal = self.table.admit(service: self.service, request: request, now: now) {
+          self.metrics.decided("rate_limited", self.service, kind: refusal.route == nil ? "service" : "route")
+          self.respond(
+            status: .tooManyRequests, message: "\(self.service): local rate limit reached",
+            version: head.version, keepAlive: keepAlive, marker: "rate-limited",
+            retryAfter: TokenBucket.retryAfterSeconds(refusal.wait))
+          return
+        }
+        decision = .service(
+          Upstream(
+            service: self.service, endpoint: EndpointAddress(ipv4: self.address, port: self.port),
+            protocol: .http, rule: nil, pool: "", token: nil))
+      } else {
+        decision = self.table.decide(
+          address: self.address, port: self.port, request: request, source: source, now: now)
+      }
+      switch decision {
       case .service(let upstream):
         // The upstream connection is ours to keep alive; the client's wish is answered here.
         // An upgrade keeps its Connection header, which names Upgrade.
@@ -133,6 +159,9 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           upgrade: upgrade)
         exchange.serial = self.serial
         exchange.method = head.method.rawValue
+        exchange.timeoutNanos = Deadline.tighter(
+          upstream.timeoutNanos,
+          Deadline.milliseconds(headers.first(name: Deadline.header)).map { $0 * 1_000_000 })
         exchange.tried = [upstream.endpoint.ipv4]
         if let retries = upstream.retries, !upgrade, retries.effectiveAttempts > 1,
           retries.allows(method: exchange.method)
@@ -143,6 +172,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         self.armTimers(for: exchange, context: context)
         if upstream.delayNanos > 0 {
           // An injected delay: the request (and its body) waits here.
+          self.metrics.decided("faults", upstream.service, kind: "delay")
           let me = NIOLoopBound(self, eventLoop: context.eventLoop)
           context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(upstream.delayNanos))) {
             guard me.value.exchange?.upstream == upstream else { return }
@@ -156,6 +186,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           status: .serviceUnavailable, message: "\(service): circuit breaker \(limit.rawValue) reached",
           version: head.version, keepAlive: keepAlive, overflow: limit)
       case .abort(let service, let status):
+        self.metrics.decided("faults", service, kind: "abort")
         self.respond(
           status: HTTPResponseStatus(statusCode: status),
           message: "fault injected by the route of \(service)",
@@ -193,6 +224,17 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       self.flushPending()
       return
     }
+    // A new connection: within the service's connection and pending-request limits (which
+    // bound what this sidecar sends a service; the inbound side has none).
+    guard let service = self.exchange?.upstream.service else { return }
+    let limited = !self.inbound
+    if limited,
+      let limit = self.table.hold(.maxConnections, service: service) ?? self.holdPending(service: service)
+    {
+      self.refuse(limit)
+      return
+    }
+    let table = self.table
     let loop = context.eventLoop
     let me = NIOLoopBound(self, eventLoop: loop)
     ClientBootstrap(group: loop)
@@ -211,13 +253,18 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       .connect(to: endpoint.socketAddress)
       .whenComplete { result in
         let forwarder = me.value
+        if limited { table.release(.maxPendingRequests, service: service) }
         switch result {
         case .success(let channel):
+          if limited {
+            channel.closeFuture.whenComplete { _ in table.release(.maxConnections, service: service) }
+          }
           forwarder.upstreams[endpoint] = channel
           guard forwarder.exchange?.upstream.endpoint == endpoint else { return }
           forwarder.exchange?.channel = channel
           forwarder.flushPending()
         case .failure:
+          if limited { table.release(.maxConnections, service: service) }
           guard let exchange = forwarder.exchange, exchange.upstream.endpoint == endpoint else { return }
           if forwarder.retry(exchange, connected: false) { return }
           forwarder.finish(exchange, success: false, answered: true)
@@ -231,6 +278,24 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       }
   }
 
+  /// Takes a pending-request slot, giving the connection slot back when refused.
+  private func holdPending(service: String) -> CircuitBreaker.Limit? {
+    guard let limit = self.table.hold(.maxPendingRequests, service: service) else { return nil }
+    self.table.release(.maxConnections, service: service)
+    return limit
+  }
+
+  /// Fails the request in flight at once because a circuit breaker limit is full.
+  private func refuse(_ limit: CircuitBreaker.Limit) {
+    guard let exchange = self.exchange else { return }
+    self.exchange = nil
+    self.finish(exchange, success: false, answered: true)
+    self.respond(
+      status: .serviceUnavailable,
+      message: "\(exchange.upstream.service): circuit breaker \(limit.rawValue) reached",
+      version: exchange.version, keepAlive: exchange.keepAlive, overflow: limit)
+  }
+
   private func forward(_ part: HTTPClientRequestPart, flush: Bool) {
     guard self.exchange != nil else { return }
     if let upstream = self.exchange?.channel, self.exchange?.pending.isEmpty == true {
@@ -242,9 +307,16 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   private func flushPending() {
-    guard let upstream = self.exchange?.channel, let parts = self.exchange?.pending else { return }
+    guard let exchange = self.exchange, let upstream = exchange.channel else { return }
     self.exchange?.pending = []
-    for part in parts { upstream.write(part, promise: nil) }
+    for var part in exchange.pending {
+      if case .head(var head) = part, let left = self.deadline(exchange) {
+        // The next hop learns how long this attempt may take.
+        head.headers.replaceOrAdd(name: Deadline.header, value: Deadline.value(nanoseconds: left))
+        part = .head(head)
+      }
+      upstream.write(part, promise: nil)
+    }
     upstream.flush()
   }
 
@@ -412,15 +484,29 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     }
   }
 
+  /// How long the current attempt may take, for the deadline header: the per-try timeout or what
+  /// is left of the overall one, the tighter; nil when neither bounds it.
+  private func deadline(_ exchange: Exchange) -> UInt64? {
+    let now = UInt64(MonotonicClock.nanoseconds())
+    let left = exchange.timeoutNanos.map { timeout in
+      exchange.started + timeout > now ? exchange.started + timeout - now : 0
+    }
+    let perTry = exchange.upstream.retries?.perTryTimeoutMilliseconds.map { UInt64($0) * 1_000_000 }
+    return Deadline.tighter(left, perTry)
+  }
+
   /// The request's overall timeout (504 when it passes before the answer began) and the first
   /// attempt's per-try timeout.
   private func armTimers(for exchange: Exchange, context: ChannelHandlerContext) {
     let me = NIOLoopBound(self, eventLoop: context.eventLoop)
     let serial = exchange.serial
-    if let timeout = exchange.upstream.timeoutNanos {
+    if let timeout = exchange.timeoutNanos {
       context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
         let forwarder = me.value
         guard let exchange = forwarder.exchange, exchange.serial == serial else { return }
+        let inbound = forwarder.inbound
+        forwarder.metrics.decided(
+          "timeouts", exchange.upstream.service, kind: inbound ? "deadline" : "overall")
         forwarder.exchange = nil
         exchange.channel?.close(promise: nil)
         forwarder.finish(exchange, success: false, answered: !exchange.responding)
@@ -428,8 +514,9 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           forwarder.context?.close(promise: nil)
         } else {
           forwarder.respond(
-            status: .gatewayTimeout, message: "upstream request timeout", version: exchange.version,
-            keepAlive: false)
+            status: .gatewayTimeout,
+            message: inbound ? "the caller's deadline passed" : "upstream request timeout",
+            version: exchange.version, keepAlive: false, marker: inbound ? "deadline" : "error")
         }
       }
     }
@@ -456,6 +543,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         channel.close(promise: nil)
       }
       if forwarder.retry(exchange, connected: true, timedOut: true) { return }
+      forwarder.metrics.decided("timeouts", exchange.upstream.service, kind: "per-try")
       forwarder.exchange = nil
       forwarder.finish(exchange, success: false, answered: true)
       forwarder.respond(
@@ -468,6 +556,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
 
   /// Ends a request's pick; `answered` when the proxy answers it itself (counted there).
   private func finish(_ exchange: Exchange, success: Bool, answered: Bool = false) {
+    guard !self.inbound else { return }  // no balancer and no outbound figures on that side
     let now = UInt64(MonotonicClock.nanoseconds())
     self.table.finish(
       exchange.upstream, now: now, success: success,
@@ -484,10 +573,12 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   /// Answers the current request from the proxy itself.
   private func respond(
     status: HTTPResponseStatus, message: String, version: HTTPVersion, keepAlive: Bool,
-    marker: String = "error", overflow: CircuitBreaker.Limit? = nil
+    marker: String = "error", overflow: CircuitBreaker.Limit? = nil, retryAfter: Int? = nil
   ) {
     guard let context else { return }
-    self.metrics.request(to: self.service, protocol: "http", status: Int(status.code), nanoseconds: 0)
+    if !self.inbound {
+      self.metrics.request(to: self.service, protocol: "http", status: Int(status.code), nanoseconds: 0)
+    }
     self.discarding = true
     var body = context.channel.allocator.buffer(capacity: message.utf8.count + 1)
     body.writeString(message + "\n")
@@ -497,6 +588,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     ])
     if !keepAlive { headers.add(name: "connection", value: "close") }
     if let overflow { headers.add(name: "x-weft-overflow", value: overflow.rawValue) }
+    if let retryAfter { headers.add(name: "retry-after", value: String(retryAfter)) }
     context.write(
       self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))),
       promise: nil)

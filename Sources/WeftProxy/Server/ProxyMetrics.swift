@@ -37,6 +37,14 @@ public enum ProxyMetrics {
         "weft_proxy_endpoint_healthy", "gauge", "1 when the endpoint gets traffic.",
         { $0.healthy ? "1" : "0" }
       ),
+      (
+        "weft_proxy_endpoint_ejected", "gauge", "1 while outlier detection has the endpoint ejected.",
+        { $0.ejected == true ? "1" : "0" }
+      ),
+      (
+        "weft_proxy_endpoint_ejections_total", "counter", "Times outlier detection ejected the endpoint.",
+        { String($0.ejections ?? 0) }
+      ),
     ]
     for (name, type, help, value) in families {
       out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"

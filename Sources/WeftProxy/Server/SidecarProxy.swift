@@ -156,7 +156,11 @@ public final class SidecarProxy: Sendable {
   /// (the first bytes decide: HTTP/1.1 request by request, HTTP/2 stream by stream, else opaque
   /// per connection); `tcp` ports and non-service destinations are relayed as they are.
   private func relay(_ client: any Channel, to destination: EndpointAddress, outbound: Bool, mark: UInt32) {
-    guard outbound, let found = self.table.lookup(address: destination.ipv4, port: destination.port),
+    guard outbound else {
+      self.relayInbound(client, to: destination, mark: mark)
+      return
+    }
+    guard let found = self.table.lookup(address: destination.ipv4, port: destination.port),
       found.protocol != .tcp
     else {
       self.relayOpaque(client, to: destination, outbound: outbound, mark: mark, initial: nil)
@@ -198,6 +202,62 @@ public final class SidecarProxy: Sendable {
     }
   }
 
+  /// Passes a connection to the workload itself on. To a port of one of its services declared
+  /// `http`, `http2` or `grpc`, HTTP/1.1 goes request by request (local rate limits, the
+  /// caller's deadline); every other connection to a service port takes one token of the
+  /// service's rate limit and is relayed as it is.
+  private func relayInbound(_ client: any Channel, to destination: EndpointAddress, mark: UInt32) {
+    guard let found = self.table.inboundService(address: destination.ipv4, port: destination.port) else {
+      self.relayOpaque(client, to: destination, outbound: false, mark: mark, initial: nil)
+      return
+    }
+    let service = found.service
+    guard found.protocol != .tcp else {
+      self.relayAdmitted(client, to: destination, service: service, mark: mark, initial: nil)
+      return
+    }
+    let table = self.table
+    let metrics = self.metrics
+    let draining = self.draining
+    client.eventLoop.execute {
+      let sniffer = ProtocolSniffer(timeout: Self.detectionTimeout) { detected, bytes in
+        guard detected == .http1 else {
+          self.relayAdmitted(client, to: destination, service: service, mark: mark, initial: bytes)
+          return
+        }
+        self.count { $0.inbound += 1 }
+        Self.start(client, replaying: bytes) {
+          try HTTPPipeline.configureServer(client)
+          try client.pipeline.syncOperations.addHandler(
+            HTTPForwarder(
+              table: table, metrics: metrics, draining: draining, service: service, address: destination.ipv4,
+              port: destination.port, mark: mark, inbound: true))
+        }
+      }
+      do {
+        try client.pipeline.syncOperations.addHandler(sniffer)
+      } catch {
+        client.close(promise: nil)
+      }
+    }
+  }
+
+  /// Relays an inbound connection as it is if the service's rate limit has a token for it;
+  /// closes it otherwise.
+  private func relayAdmitted(
+    _ client: any Channel, to destination: EndpointAddress, service: String, mark: UInt32,
+    initial: ByteBuffer?
+  ) {
+    let now = UInt64(MonotonicClock.nanoseconds())
+    if let refusal = self.table.admit(service: service, request: nil, now: now) {
+      self.metrics.decided("rate_limited", service, kind: refusal.route == nil ? "service" : "route")
+      self.count { $0.inboundFailed += 1 }
+      client.close(promise: nil)
+      return
+    }
+    self.relayOpaque(client, to: destination, outbound: false, mark: mark, initial: initial)
+  }
+
   /// How long a client on an HTTP port may take to send its first bytes before its connection is
   /// taken as opaque.
   static let detectionTimeout = TimeAmount.seconds(5)
@@ -229,6 +289,20 @@ public final class SidecarProxy: Sendable {
       let source = client.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
       switch self.table.decide(address: destination.ipv4, port: destination.port, source: source, now: now) {
       case .service(let upstream):
+        // An opaque connection is an upstream connection of its own, pending until it opens.
+        if self.table.hold(.maxConnections, service: upstream.service) != nil {
+          self.finish(upstream, success: true, judged: false)
+          self.count { $0.outboundFailed += 1 }
+          client.close(promise: nil)
+          return
+        }
+        if self.table.hold(.maxPendingRequests, service: upstream.service) != nil {
+          self.table.release(.maxConnections, service: upstream.service)
+          self.finish(upstream, success: true, judged: false)
+          self.count { $0.outboundFailed += 1 }
+          client.close(promise: nil)
+          return
+        }
         target = upstream.endpoint
         chosen = upstream
         self.count { $0.outboundToService += 1 }
@@ -264,16 +338,19 @@ public final class SidecarProxy: Sendable {
       .whenComplete { result in
         if let lease {
           // The balancer counts the connection until it closes, or as failed if it never opened.
+          self.table.release(.maxPendingRequests, service: lease.service)
           switch result {
           case .success(let channel):
             let metrics = self.metrics
             channel.closeFuture.assumeIsolated().whenComplete { _ in
+              self.table.release(.maxConnections, service: lease.service)
               self.finish(lease, success: true)
               metrics.connection(
                 to: lease.service, sent: clientHandler.value.bytesRead,
                 received: serverHandler.value.bytesRead)
             }
           case .failure:
+            self.table.release(.maxConnections, service: lease.service)
             self.finish(lease, success: false)
           }
         }
@@ -298,11 +375,12 @@ public final class SidecarProxy: Sendable {
       }
   }
 
-  private func finish(_ upstream: Upstream, success: Bool) {
-    // An opaque connection that opened counts as a success; one that could not, a gateway error.
+  /// Ends an opaque connection's pick. One that opened counts as a success, one that could not
+  /// as a gateway error; one refused before connecting (not `judged`) says nothing of its endpoint.
+  private func finish(_ upstream: Upstream, success: Bool, judged: Bool = true) {
     self.table.finish(
       upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success,
-      outcome: success ? .success : .gatewayError)
+      outcome: judged ? (success ? .success : .gatewayError) : nil)
   }
 
   private func count(_ change: (inout ProxyCounters) -> Void) { self.tally.withLock { change(&$0) } }

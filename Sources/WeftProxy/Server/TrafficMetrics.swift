@@ -43,6 +43,31 @@ public final class TrafficMetrics: Sendable {
   private let series = Mutex<[Key: Series]>([:])
   private let open = Mutex<[String: Int]>([:])
   private let retries = Mutex<[String: UInt64]>([:])
+  private let decisions = Mutex<[Decision: UInt64]>([:])
+
+  /// A resilience decision the sidecar took for a request: a timeout, an injected fault, a
+  /// rate-limit refusal. Each is a counter `weft_proxy_<family>_total{destination, kind}`.
+  public struct Decision: Hashable, Sendable, Comparable {
+    /// `timeouts` (kind `overall`, `per-try`, `deadline`), `faults` (`abort`, `delay`) or
+    /// `rate_limited` (kind `service` or `route`).
+    public var family: String
+    /// The service.
+    public var destination: String
+    /// Which one.
+    public var kind: String
+
+    /// Orders by family, destination, kind.
+    public static func < (a: Decision, b: Decision) -> Bool {
+      (a.family, a.destination, a.kind) < (b.family, b.destination, b.kind)
+    }
+  }
+
+  /// The decision families and their help texts, in the order rendered.
+  static let decisionFamilies: [(String, String)] = [
+    ("timeouts", "Requests answered 504 by a timeout, by kind (overall, per-try, deadline)."),
+    ("faults", "Faults a route injected, by kind (abort, delay)."),
+    ("rate_limited", "Inbound requests and connections refused by a local rate limit (service or route)."),
+  ]
 
   /// Creates empty metrics for a sidecar beside `source`.
   public init(source: String) { self.source = source }
@@ -79,6 +104,16 @@ public final class TrafficMetrics: Sendable {
   public func retried(_ destination: String) {
     self.retries.withLock { $0[destination, default: 0] += 1 }
   }
+
+  /// Counts one decision of `family` (one of ``decisionFamilies``) for `destination`.
+  public func decided(_ family: String, _ destination: String, kind: String) {
+    self.decisions.withLock {
+      $0[Decision(family: family, destination: destination, kind: kind), default: 0] += 1
+    }
+  }
+
+  /// Decisions so far.
+  public var decisionCounts: [Decision: UInt64] { self.decisions.withLock { $0 } }
 
   /// Retries so far, by destination.
   public var retryCounts: [String: UInt64] { self.retries.withLock { $0 } }
@@ -138,6 +173,14 @@ public final class TrafficMetrics: Sendable {
     for (destination, count) in self.retryCounts.sorted(by: { $0.key < $1.key }) {
       out +=
         "weft_proxy_retries_total{source=\"\(source)\",destination=\"\(ProxyMetrics.escape(destination))\"} \(count)\n"
+    }
+    let decisions = self.decisionCounts.sorted { $0.key < $1.key }
+    for (family, help) in Self.decisionFamilies {
+      out += "# HELP weft_proxy_\(family)_total \(help)\n# TYPE weft_proxy_\(family)_total counter\n"
+      for (decision, count) in decisions where decision.family == family {
+        out +=
+          "weft_proxy_\(family)_total{source=\"\(source)\",destination=\"\(ProxyMetrics.escape(decision.destination))\",kind=\"\(decision.kind)\"} \(count)\n"
+      }
     }
     out += "# HELP weft_proxy_open_connections Client connections open now, by direction.\n"
     out += "# TYPE weft_proxy_open_connections gauge\n"
