@@ -52,6 +52,7 @@ struct EchoServeCommand: AsyncParsableCommand {
     let behaviour = EchoBehaviour(
       name: name, latencyMilliseconds: self.latencyMs, failRatio: self.failRatio, failStatus: self.failStatus)
     if let problem = behaviour.problem { throw ValidationError(problem) }
+    let shared = EchoBehaviourBox(behaviour)
     for p in self.port + [self.wsPort, self.h2Port].compactMap({ $0 }) where !(0...65535).contains(p) {
       throw ValidationError("port \(p) is not a port (0-65535)")
     }
@@ -60,10 +61,11 @@ struct EchoServeCommand: AsyncParsableCommand {
       print("weft echo: \(name) WebSocket on \(self.host):\(listener.port)")
     }
     if let h2Port {
-      let listener = try await EchoStreamServer.http2(host: self.host, port: h2Port, name: name)
+      let listener = try await EchoStreamServer.http2(
+        host: self.host, port: h2Port, name: name, behaviour: shared)
       print("weft echo: \(name) HTTP/2 on \(self.host):\(listener.port)")
     }
-    try await EchoServer.run(host: self.host, ports: self.port, behaviour: behaviour) { port in
+    try await EchoServer.run(host: self.host, ports: self.port, shared: shared) { port in
       print("weft echo: \(name) listening on \(self.host):\(port)")
     }
   }

@@ -14,6 +14,8 @@ public struct EchoBehaviour: Codable, Sendable, Hashable {
   public var failStatus: Int
   /// False makes `GET /healthz` answer 503 (for health-check tests); absent means healthy.
   public var healthy: Bool?
+  /// True makes the HTTP/2 echo refuse every stream (RST_STREAM with REFUSED_STREAM).
+  public var refuseStreams: Bool?
 
   /// Creates a behaviour; by default fast and never failing.
   public init(name: String, latencyMilliseconds: Int = 0, failRatio: Double = 0, failStatus: Int = 503) {
@@ -37,13 +39,22 @@ public struct EchoBehaviour: Codable, Sendable, Hashable {
   }
 }
 
-/// The behaviour shared by every port of one server.
-final class EchoBehaviourBox: Sendable {
+/// The behaviour shared by every port of one server, changed at run time.
+public final class EchoBehaviourBox: Sendable {
   private let value: Mutex<EchoBehaviour>
+  private let answered = Atomic<Int>(0)
 
-  init(_ behaviour: EchoBehaviour) { self.value = Mutex(behaviour) }
+  /// Requests answered (or being answered) so far.
+  var served: Int { self.answered.load(ordering: .relaxed) }
 
-  var current: EchoBehaviour {
+  /// Counts one request.
+  func countServed() { self.answered.add(1, ordering: .relaxed) }
+
+  /// Holds `behaviour` until it is changed.
+  public init(_ behaviour: EchoBehaviour) { self.value = Mutex(behaviour) }
+
+  /// The behaviour now.
+  public var current: EchoBehaviour {
     get { self.value.withLock { $0 } }
     set { self.value.withLock { $0 = newValue } }
   }

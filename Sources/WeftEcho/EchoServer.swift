@@ -5,12 +5,15 @@ import NIOCore
 /// `weft echo serve`: the mesh's test workload. Answers every request with its workload name (in
 /// the body and the `x-weft-workload` header); echoes the body of requests that carry one; can be
 /// told to add latency or fail a share of requests. `GET /healthz` is 200, or 503 once told
-/// `healthy: false`.
+/// `healthy: false`. `GET /_weft/echo/served` counts the requests answered so far (health checks
+/// and control requests aside), so a test can see what reached the workload.
 public enum EchoServer {
   /// The header naming the workload that answered.
   public static let workloadHeader = "x-weft-workload"
   /// Where the behaviour is read (GET) and changed (PUT, JSON).
   public static let controlPath = "/_weft/echo"
+  /// Where the count of answered requests is read (GET, JSON `{"served": N}`).
+  public static let servedPath = "/_weft/echo/served"
 
   /// The router of one server; all its ports share `behaviour`.
   static func router(_ behaviour: EchoBehaviourBox) -> Router<BasicRequestContext> {
@@ -22,6 +25,7 @@ public enum EchoServer {
         body: .init(byteBuffer: ByteBuffer(string: healthy ? "ok\n" : "unhealthy\n")))
     }
     router.get(RouterPath(controlPath)) { _, _ in try Self.json(behaviour.current) }
+    router.get(RouterPath(servedPath)) { _, _ in try Self.json(["served": behaviour.served]) }
     router.put(RouterPath(controlPath)) { request, context in
       let next = try await request.decode(as: EchoBehaviour.self, context: context)
       if let problem = next.problem { throw HTTPError(.badRequest, message: problem) }
@@ -29,7 +33,8 @@ public enum EchoServer {
       return try Self.json(next)
     }
     let answer: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
-      try await Self.answer(request, behaviour: behaviour.current)
+      behaviour.countServed()
+      return try await Self.answer(request, behaviour: behaviour.current)
     }
     router.on("/", method: .get, use: answer)
     router.on("/", method: .post, use: answer)
@@ -73,7 +78,15 @@ public enum EchoServer {
     host: String = "0.0.0.0", ports: [Int], behaviour: EchoBehaviour,
     onReady: @escaping @Sendable (Int) async -> Void = { _ in }
   ) async throws {
-    let box = EchoBehaviourBox(behaviour)
+    try await Self.run(host: host, ports: ports, shared: EchoBehaviourBox(behaviour), onReady: onReady)
+  }
+
+  /// Serves as ``run(host:ports:behaviour:onReady:)`` with a behaviour shared with other
+  /// listeners (the HTTP/2 echo), so that one `PUT` changes them all.
+  public static func run(
+    host: String = "0.0.0.0", ports: [Int], shared box: EchoBehaviourBox,
+    onReady: @escaping @Sendable (Int) async -> Void = { _ in }
+  ) async throws {
     try await withThrowingTaskGroup(of: Void.self) { group in
       for port in ports {
         group.addTask {

@@ -46,8 +46,12 @@ public enum EchoStreamServer {
 
   /// Serves HTTP/2 with prior knowledge (h2c) on `port`: every stream gets `200` with
   /// `x-weft-workload`, the request's DATA echoed as it arrives (or the name when it has none),
-  /// and trailers `grpc-status: 0` and `x-weft-workload` once the request ends.
-  public static func http2(host: String, port: Int, name: String) async throws -> Listener {
+  /// and trailers `grpc-status: 0` and `x-weft-workload` once the request ends. With a shared
+  /// `behaviour`, a stream may instead be refused (`refuseStreams`) or fail with its status
+  /// (`failRatio`, `failStatus`), and every stream counts as served.
+  public static func http2(host: String, port: Int, name: String, behaviour: EchoBehaviourBox? = nil)
+    async throws -> Listener
+  {
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
@@ -56,7 +60,8 @@ public enum EchoStreamServer {
             mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
           ) { stream in
             stream.eventLoop.makeCompletedFuture {
-              try stream.pipeline.syncOperations.addHandler(HTTP2EchoStreamHandler(name: name))
+              try stream.pipeline.syncOperations.addHandler(
+                HTTP2EchoStreamHandler(name: name, behaviour: behaviour))
             }
           }
         }
@@ -139,13 +144,37 @@ final class HTTP2EchoStreamHandler: ChannelInboundHandler {
   typealias OutboundOut = HTTP2Frame.FramePayload
 
   private let name: String
+  private let behaviour: EchoBehaviourBox?
   private var echoed = false
+  private var done = false
 
-  init(name: String) { self.name = name }
+  init(name: String, behaviour: EchoBehaviourBox?) {
+    self.name = name
+    self.behaviour = behaviour
+  }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard !self.done else { return }
     switch self.unwrapInboundIn(data) {
     case .headers(let headers):
+      if let behaviour, headers.headers[":method"].first != nil {
+        behaviour.countServed()
+        let now = behaviour.current
+        if now.refuseStreams == true {
+          self.done = true
+          context.writeAndFlush(self.wrapOutboundOut(.rstStream(.refusedStream)), promise: nil)
+          return
+        }
+        if now.failRatio > 0, Double.random(in: 0..<1) < now.failRatio {
+          self.done = true
+          let failed = HPACKHeaders([
+            (":status", String(now.failStatus)), (EchoServer.workloadHeader, self.name),
+          ])
+          context.writeAndFlush(
+            self.wrapOutboundOut(.headers(.init(headers: failed, endStream: true))), promise: nil)
+          return
+        }
+      }
       if !self.echoed && !headers.headers.contains(name: ":status") && headers.headers[":method"].first != nil
       {
         let type = headers.headers["content-type"].first ?? "text/plain"

@@ -18,13 +18,17 @@ public struct RouteRetries: Codable, Sendable, Hashable {
     case retriableStatusCodes = "retriable-status-codes"
     /// The attempt took longer than the per-try timeout.
     case perTryTimeout = "per-try-timeout"
+    /// An HTTP/2 endpoint refused the stream (RST_STREAM with REFUSED_STREAM) before doing
+    /// anything with it: safe to retry whatever the method.
+    case refusedStream = "refused-stream"
   }
 
   /// Attempts in all, the first included (default 2: one retry).
   public var attempts: Int?
   /// How long one attempt may take, in milliseconds; absent: the rule's overall timeout.
   public var perTryTimeoutMilliseconds: Int?
-  /// The conditions (default: connect-failure, reset, gateway-error, per-try-timeout).
+  /// The conditions (default: connect-failure, reset, gateway-error, per-try-timeout,
+  /// refused-stream).
   public var retryOn: [Condition]?
   /// The statuses `retriable-status-codes` means.
   public var retriableStatusCodes: [Int]?
@@ -72,7 +76,7 @@ public struct RouteRetries: Codable, Sendable, Hashable {
   public var effectiveAttempts: Int { self.attempts ?? 2 }
   /// The conditions in force.
   public var conditions: Set<Condition> {
-    Set(self.retryOn ?? [.connectFailure, .reset, .gatewayError, .perTryTimeout])
+    Set(self.retryOn ?? [.connectFailure, .reset, .gatewayError, .perTryTimeout, .refusedStream])
   }
   /// The largest body kept.
   public var effectiveMaxBodyBytes: Int { self.maxBodyBytes ?? 65_536 }
@@ -90,9 +94,10 @@ public struct RouteRetries: Codable, Sendable, Hashable {
 
   /// Whether a failure without an answer is worth another attempt: `connected` tells a reset or
   /// close after the connection opened from a connect failure.
-  public func retriesFailure(connected: Bool, timedOut: Bool = false) -> Bool {
+  public func retriesFailure(connected: Bool, timedOut: Bool = false, refused: Bool = false) -> Bool {
     let conditions = self.conditions
     if timedOut { return conditions.contains(.perTryTimeout) }
+    if refused && conditions.contains(.refusedStream) { return true }
     if conditions.contains(.serverError) || conditions.contains(.gatewayError) { return true }
     return conditions.contains(connected ? .reset : .connectFailure)
   }

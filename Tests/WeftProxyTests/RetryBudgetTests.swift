@@ -87,6 +87,11 @@ struct RouteRetriesPolicyTests {
     #expect(
       !narrow.retriesFailure(connected: false) && !narrow.retriesFailure(connected: true, timedOut: true))
     #expect(narrow.allows(method: "POST"))
+    #expect(!narrow.retriesFailure(connected: true, refused: true), "refused-stream is not in its list")
+    let refusedOnly = RouteRetries(retryOn: [.refusedStream])
+    #expect(refusedOnly.retriesFailure(connected: true, refused: true))
+    #expect(!refusedOnly.retriesFailure(connected: true) && !refusedOnly.retriesFailure(connected: false))
+    #expect(byDefault.conditions.contains(.refusedStream))
     let any5xx = RouteRetries(retryOn: [.serverError])
     #expect(any5xx.retries(status: 500) && any5xx.retriesFailure(connected: true))
     #expect(

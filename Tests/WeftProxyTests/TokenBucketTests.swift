@@ -100,5 +100,24 @@ struct TokenBucketTests {
     #expect(table.inboundService(address: endpoint, port: 8080)?.service == "backend")
     #expect(table.inboundService(address: endpoint, port: 80) == nil, "the VIP port is not the target port")
     #expect(table.inboundService(address: IPv4Address("100.96.2.9")!.value, port: 8080) == nil)
+    // Two services on one port: the calling sidecar's x-weft-service header picks, else the
+    // first by name; an HTTP declaration makes the port HTTP.
+    let shared = ServiceTable()
+    shared.apply(
+      ProxySnapshot(
+        version: 1,
+        services: [
+          ProxyService(
+            name: "a-raw", vip: "100.64.0.8", ports: [ServicePort(port: 1, targetPort: 8080, protocol: .tcp)],
+            balancer: ServiceBalancing(), endpoints: ["100.96.2.3"]),
+          ProxyService(
+            name: "b-web", vip: "100.64.0.9",
+            ports: [ServicePort(port: 2, targetPort: 8080, protocol: .http)],
+            balancer: ServiceBalancing(), endpoints: ["100.96.2.3"]),
+        ]))
+    let plain = shared.inboundService(address: endpoint, port: 8080)
+    #expect(plain?.service == "a-raw" && plain?.protocol == .http)
+    #expect(shared.inboundService(address: endpoint, port: 8080, named: "b-web")?.service == "b-web")
+    #expect(shared.inboundService(address: endpoint, port: 8080, named: "nope")?.service == "a-raw")
   }
 }

@@ -45,3 +45,27 @@ public struct ClusterStatus: Codable, Sendable, Hashable {
   /// True while too few endpoints are usable and all get traffic (panic mode).
   public var panic: Bool?
 }
+
+extension ClusterStatus {
+  /// Each endpoint once, with what every pool it is in knows of it added up (the service's own
+  /// pool and each route backend's, which balance and eject on their own): requests open,
+  /// finished and failed summed, ejected when any pool has it out, ejections summed. Healthy
+  /// is the service pool's verdict.
+  public var endpointTotals: [Endpoint] {
+    var totals = self.endpoints
+    var index = Dictionary(totals.enumerated().map { ($1.address, $0) }, uniquingKeysWith: { a, _ in a })
+    for endpoint in (self.routes ?? []).flatMap(\.endpoints) {
+      guard let i = index[endpoint.address] else {
+        index[endpoint.address] = totals.count
+        totals.append(endpoint)
+        continue
+      }
+      totals[i].active += endpoint.active
+      totals[i].completed += endpoint.completed
+      totals[i].failed += endpoint.failed
+      if endpoint.ejected == true { totals[i].ejected = true }
+      if let ejections = endpoint.ejections { totals[i].ejections = (totals[i].ejections ?? 0) + ejections }
+    }
+    return totals
+  }
+}

@@ -107,8 +107,9 @@ public final class ServiceTable: Sendable {
     var breakers: [String: CircuitBreaker] = [:]
     /// Local rate limits: a service's bucket by its name, a rule's by `service/rule`.
     var buckets: [String: (limit: RateLimitSpec, bucket: TokenBucket)] = [:]
-    /// Where inbound connections land: workload address and target port to service and port.
-    var inbound: [UInt64: Entry] = [:]
+    /// Where inbound connections land: workload address and target port to the services (by
+    /// name) served there.
+    var inbound: [UInt64: [Entry]] = [:]
   }
   private let state = Mutex(State())
 
@@ -127,7 +128,7 @@ public final class ServiceTable: Sendable {
       var pools: [String: EndpointPool] = [:]
       var rules: [String: [Rule]] = [:]
       var buckets: [String: (limit: RateLimitSpec, bucket: TokenBucket)] = [:]
-      var inbound: [UInt64: Entry] = [:]
+      var inbound: [UInt64: [Entry]] = [:]
       func bucket(_ key: String, _ limit: RateLimitSpec?) {
         guard let limit else { return }
         if let old = state.buckets[key], old.limit == limit {
@@ -144,8 +145,8 @@ public final class ServiceTable: Sendable {
         for endpoint in service.endpoints {
           guard let address = IPv4Address(endpoint) else { continue }
           for port in service.ports {
-            inbound[Self.key(address.value, UInt16(port.effectiveTargetPort))] = Entry(
-              service: service, port: port)
+            inbound[Self.key(address.value, UInt16(port.effectiveTargetPort)), default: []].append(
+              Entry(service: service, port: port))
           }
         }
         guard let vip = IPv4Address(service.vip) else { continue }
@@ -322,9 +323,18 @@ public final class ServiceTable: Sendable {
 
   /// The service and protocol of an inbound connection to the workload's own `address` and
   /// `port` (a service's target port on one of its endpoints), or nil when none is served there.
-  public func inboundService(address: UInt32, port: UInt16) -> (service: String, protocol: ServiceProtocol)? {
+  /// When several services share the port, the one `named` (as the calling sidecar said), else
+  /// the first by name; a port is taken as HTTP when any of them declares it so.
+  public func inboundService(address: UInt32, port: UInt16, named: String? = nil)
+    -> (service: String, protocol: ServiceProtocol)?
+  {
     self.state.withLock { state in
-      state.inbound[Self.key(address, port)].map { ($0.service.name, $0.port.effectiveProtocol) }
+      guard let entries = state.inbound[Self.key(address, port)], let first = entries.first else {
+        return nil
+      }
+      let chosen = entries.first { $0.service.name == named } ?? first
+      let http = entries.first { $0.port.effectiveProtocol != .tcp }
+      return (chosen.service.name, (named == nil ? http ?? chosen : chosen).port.effectiveProtocol)
     }
   }
 

@@ -91,6 +91,11 @@ final class HTTP2Session {
       now: UInt64(MonotonicClock.nanoseconds()))
   }
 
+  /// Another attempt for a stream whose attempt on `previous` failed (nil: none granted).
+  func retry(_ previous: Upstream, avoiding tried: Set<UInt32>) -> Upstream? {
+    self.table.retry(previous, avoiding: tried, now: UInt64(MonotonicClock.nanoseconds()))
+  }
+
   /// Ends a stream's upstream pick with the answer's status (nil: none came).
   func finish(_ upstream: Upstream, success: Bool, status: Int?) {
     self.table.finish(
@@ -224,6 +229,12 @@ private final class SessionCloser: ChannelInboundHandler {
 /// One client stream: on its HEADERS, picks an endpoint and opens an upstream stream; then
 /// relays frames both ways with backpressure (reads pause while the other stream's window or
 /// buffer is full). Until the upstream stream is open, frames wait here.
+///
+/// With a route's retries, a complete request (up to the body limit) is kept, and an attempt
+/// that fails before its answer began (connect failure, reset, refused stream, a retriable
+/// status, per-try timeout) is replayed on a new stream to another endpoint after a backoff;
+/// the failed answer is never seen by the client. The route's timeout (or the client's
+/// deadline header, the tighter) answers 504 when no answer has begun by then.
 final class HTTP2StreamForwarder: ChannelDuplexHandler {
   typealias InboundIn = HTTP2Frame.FramePayload
   typealias OutboundIn = HTTP2Frame.FramePayload
@@ -243,6 +254,19 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   private var started = UInt64(MonotonicClock.nanoseconds())
   private var sent = 0
   private var received = 0
+  /// The request's frames kept for another attempt (nil: it will have none), their body bytes,
+  /// and whether the client has sent all of it.
+  private var kept: [HTTP2Frame.FramePayload]?
+  private var keptBytes = 0
+  private var requestEnded = false
+  private var method = "GET"
+  /// The attempt's number (1 for the first) and the endpoints tried.
+  private var attempt = 1
+  private var tried: Set<UInt32> = []
+  /// The route's timeout or the client's deadline, the tighter.
+  private var timeoutNanos: UInt64?
+  /// How the upstream stream was reset, if it was.
+  fileprivate var resetCode: HTTP2ErrorCode?
 
   init(session: HTTP2Session) { self.session = session }
 
@@ -257,6 +281,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     let frame = self.unwrapInboundIn(data)
     guard frame.isRelayed else { return }
     if case .data(let data) = frame { self.sent += data.data.readableBytes }
+    self.keep(frame)
     if let partner {
       partner.write(frame)
       return
@@ -270,30 +295,24 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     case .service(let upstream):
       self.upstream = upstream
       self.service = upstream.service
-      let me = NIOLoopBound(self, eventLoop: context.eventLoop)
-      let open = {
-        me.value.session.openStream(to: upstream.endpoint, service: upstream.service) { stream in
-          stream.eventLoop.makeCompletedFuture {
-            let partner = HTTP2UpstreamStream(forwarder: me.value)
-            try stream.pipeline.syncOperations.addHandler(partner)
-          }
-        }.assumeIsolated().whenFailure { error in
-          if let overflow = error as? HTTP2Session.Overflow {
-            me.value.answer(
-              status: 503, message: "\(upstream.service): circuit breaker \(overflow.limit.rawValue) reached",
-              overflow: overflow.limit)
-          } else {
-            me.value.answer(status: 503, message: "could not reach \(upstream.endpoint)")
-          }
-        }
+      self.method = headers.headers.first(name: ":method") ?? "GET"
+      self.tried = [upstream.endpoint.ipv4]
+      self.timeoutNanos = Deadline.tighter(
+        upstream.timeoutNanos,
+        Deadline.milliseconds(headers.headers.first(name: Deadline.header)).map { $0 * 1_000_000 })
+      if let retries = upstream.retries, retries.effectiveAttempts > 1 {
+        self.kept = []
+        self.keep(frame)
       }
+      self.armOverallTimer()
       if upstream.delayNanos > 0 {
         self.session.metrics.decided("faults", upstream.service, kind: "delay")
+        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(upstream.delayNanos))) {
-          open()
+          me.value.open(upstream)
         }
       } else {
-        open()
+        self.open(upstream)
       }
     case .noEndpoint(let service):
       self.service = service
@@ -337,14 +356,152 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     context.close(promise: nil)
   }
 
+  // MARK: - Attempts
+
+  /// Opens a stream to `upstream`'s endpoint for the current attempt.
+  private func open(_ upstream: Upstream) {
+    guard let context else { return }
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    let attempt = self.attempt
+    self.armPerTryTimer()
+    self.session.openStream(to: upstream.endpoint, service: upstream.service) { stream in
+      stream.eventLoop.makeCompletedFuture {
+        let partner = HTTP2UpstreamStream(forwarder: me.value, attempt: attempt)
+        try stream.pipeline.syncOperations.addHandler(partner)
+      }
+    }.assumeIsolated().whenFailure { error in
+      let forwarder = me.value
+      guard forwarder.attempt == attempt, !forwarder.responseEnded else { return }
+      if let overflow = error as? HTTP2Session.Overflow {
+        forwarder.answer(
+          status: 503, message: "\(upstream.service): circuit breaker \(overflow.limit.rawValue) reached",
+          overflow: overflow.limit)
+      } else if !forwarder.tryAgain(connected: false) {
+        forwarder.answer(status: 503, message: "could not reach \(upstream.endpoint)")
+      }
+    }
+  }
+
+  /// Keeps a request frame for another attempt while the request may have one.
+  private func keep(_ frame: HTTP2Frame.FramePayload) {
+    guard self.kept != nil, let retries = self.upstream?.retries else { return }
+    switch frame {
+    case .headers(let headers): if headers.endStream { self.requestEnded = true }
+    case .data(let data):
+      self.keptBytes += data.data.readableBytes
+      if data.endStream { self.requestEnded = true }
+    default: return
+    }
+    if self.keptBytes > retries.effectiveMaxBodyBytes {
+      self.kept = nil  // too large to keep: this stream is not retried
+    } else {
+      self.kept!.append(frame)
+    }
+  }
+
+  /// After a failed attempt with no answer passed on (`status` when the endpoint answered one
+  /// that is retriable): starts the next attempt on another stream, if the policy, the request
+  /// and the budget allow; true when it did.
+  private func tryAgain(connected: Bool, timedOut: Bool = false, status: Int? = nil) -> Bool {
+    guard let context, let upstream = self.upstream, let retries = upstream.retries, let kept = self.kept,
+      self.requestEnded, self.attempt < retries.effectiveAttempts
+    else { return false }
+    let refused = self.resetCode == .refusedStream
+    let worth =
+      status.map { retries.retries(status: $0) }
+      ?? retries.retriesFailure(connected: connected, timedOut: timedOut, refused: refused)
+    guard worth, refused || retries.allows(method: self.method),
+      let next = self.session.retry(upstream, avoiding: self.tried)
+    else { return false }
+    self.session.finish(upstream, success: false, status: status)
+    if let partner = self.partner {
+      self.partner = nil
+      partner.close()
+    }
+    self.upstream = next
+    self.attempt += 1
+    self.tried.insert(next.endpoint.ipv4)
+    self.status = 0
+    self.resetCode = nil
+    self.waiting = kept
+    self.session.metrics.retried(next.service)
+    var random = SystemRandomNumberGenerator()
+    let wait = (retries.backoff).delay(attempt: self.attempt - 1, using: &random)
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    let attempt = self.attempt
+    context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(wait))) {
+      let forwarder = me.value
+      guard forwarder.attempt == attempt, !forwarder.responseEnded else { return }
+      forwarder.open(next)
+    }
+    return true
+  }
+
+  /// Gives up on an attempt that has not begun answering within the per-try timeout.
+  private func armPerTryTimer() {
+    guard let context, let perTry = self.upstream?.retries?.perTryTimeoutMilliseconds else { return }
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    let attempt = self.attempt
+    context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(perTry))) {
+      let forwarder = me.value
+      guard forwarder.attempt == attempt, forwarder.status == 0, !forwarder.responseEnded else { return }
+      if forwarder.tryAgain(connected: true, timedOut: true) { return }
+      forwarder.session.metrics.decided("timeouts", forwarder.service, kind: "per-try")
+      forwarder.partner?.close()
+      forwarder.partner = nil
+      forwarder.answer(status: 504, message: "the endpoint did not answer in time")
+    }
+  }
+
+  /// The stream's overall timeout: 504 when no answer has begun, a reset when one has.
+  private func armOverallTimer() {
+    guard let context, let timeout = self.timeoutNanos else { return }
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(timeout))) {
+      let forwarder = me.value
+      guard !forwarder.responseEnded, !forwarder.finished else { return }
+      forwarder.session.metrics.decided("timeouts", forwarder.service, kind: "overall")
+      forwarder.attempt += 1  // whatever attempt is under way is abandoned
+      forwarder.partner?.close()
+      forwarder.partner = nil
+      if forwarder.status == 0 {
+        forwarder.answer(status: 504, message: "upstream request timeout")
+      } else {
+        forwarder.complete(success: false)
+        forwarder.context?.close(promise: nil)
+      }
+    }
+  }
+
   // MARK: - Called by the upstream stream
 
-  /// The upstream stream is open: send what waited.
+  /// The upstream stream is open: send what waited, the request's HEADERS telling the next hop
+  /// how long this attempt may take.
   fileprivate func attached(_ partner: HTTP2UpstreamStream) {
+    guard partner.attempt == self.attempt, !self.responseEnded else {
+      partner.close()  // an abandoned attempt's stream, opened late
+      return
+    }
     self.partner = partner
-    for frame in self.waiting { partner.write(frame) }
+    let left = self.attemptDeadline()
+    for frame in self.waiting {
+      if case .headers(var headers) = frame, headers.headers.first(name: ":method") != nil, let left {
+        headers.headers.replaceOrAdd(name: Deadline.header, value: Deadline.value(nanoseconds: left))
+        partner.write(.headers(headers))
+      } else {
+        partner.write(frame)
+      }
+    }
     self.waiting = []
     partner.flush()
+  }
+
+  /// The per-try timeout or what is left of the overall one, the tighter.
+  private func attemptDeadline() -> UInt64? {
+    let now = UInt64(MonotonicClock.nanoseconds())
+    let left = self.timeoutNanos.map { self.started + $0 > now ? self.started + $0 - now : 0 }
+    return Deadline.tighter(
+      left, self.upstream?.retries?.perTryTimeoutMilliseconds.map { UInt64($0) * 1_000_000 })
   }
 
   /// A frame of the response.
@@ -355,6 +512,8 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
       if self.status == 0, let status = headers.headers.first(name: ":status").flatMap({ Int($0) }),
         status >= 200
       {
+        // A retriable answer is dropped (its stream reset) and the request tried again.
+        if self.tryAgain(connected: true, status: status) { return }
         self.status = status
       }
       if headers.endStream { self.responseEnded = true }
@@ -384,6 +543,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   fileprivate func upstreamClosed() {
     self.partner = nil
     guard !self.responseEnded else { return }
+    if self.status == 0, self.tryAgain(connected: true) { return }
     self.complete(success: false)
     if self.status == 0 {
       self.answer(status: 502, message: "the endpoint reset the stream")
@@ -436,8 +596,13 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler {
   private var forwarder: HTTP2StreamForwarder?
   private var context: ChannelHandlerContext?
   private var gate = ReadGate()
+  /// The client stream's attempt this stream serves.
+  fileprivate let attempt: Int
 
-  init(forwarder: HTTP2StreamForwarder) { self.forwarder = forwarder }
+  init(forwarder: HTTP2StreamForwarder, attempt: Int) {
+    self.forwarder = forwarder
+    self.attempt = attempt
+  }
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
@@ -448,7 +613,16 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler {
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     let frame = self.unwrapInboundIn(data)
+    if case .rstStream(let code) = frame { self.forwarder?.resetCode = code }
     if frame.isRelayed { self.forwarder?.write(frame) }
+  }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    // How the endpoint ended the stream (REFUSED_STREAM can be retried whatever the method).
+    if let closed = event as? StreamClosedEvent, let reason = closed.reason {
+      self.forwarder?.resetCode = reason
+    }
+    context.fireUserInboundEventTriggered(event)
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {

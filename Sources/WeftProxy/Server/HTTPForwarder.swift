@@ -74,6 +74,10 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
 
   private var serial: UInt64 = 0
 
+  /// The header in which the calling sidecar names the service it sent a request to, so that the
+  /// endpoint's sidecar applies that service's limits when several services share the port.
+  static let serviceHeader = "x-weft-service"
+
   init(
     table: ServiceTable, metrics: TrafficMetrics, draining: DrainFlag, service: String, address: UInt32,
     port: UInt16,
@@ -130,17 +134,21 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       let source = context.channel.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
       let decision: OutboundDecision
       if self.inbound {
-        if let refusal = self.table.admit(service: self.service, request: request, now: now) {
-          self.metrics.decided("rate_limited", self.service, kind: refusal.route == nil ? "service" : "route")
+        let service =
+          self.table.inboundService(
+            address: self.address, port: self.port, named: headers.first(name: Self.serviceHeader))?.service
+          ?? self.service
+        if let refusal = self.table.admit(service: service, request: request, now: now) {
+          self.metrics.decided("rate_limited", service, kind: refusal.route == nil ? "service" : "route")
           self.respond(
-            status: .tooManyRequests, message: "\(self.service): local rate limit reached",
+            status: .tooManyRequests, message: "\(service): local rate limit reached",
             version: head.version, keepAlive: keepAlive, marker: "rate-limited",
             retryAfter: TokenBucket.retryAfterSeconds(refusal.wait))
           return
         }
         decision = .service(
           Upstream(
-            service: self.service, endpoint: EndpointAddress(ipv4: self.address, port: self.port),
+            service: service, endpoint: EndpointAddress(ipv4: self.address, port: self.port),
             protocol: .http, rule: nil, pool: "", token: nil))
       } else {
         decision = self.table.decide(
@@ -152,6 +160,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         // An upgrade keeps its Connection header, which names Upgrade.
         if !upgrade { head.headers.remove(name: "connection") }
         head.headers.remove(name: "keep-alive")
+        if !self.inbound { head.headers.replaceOrAdd(name: Self.serviceHeader, value: upstream.service) }
         head.version = .http1_1
         self.serial &+= 1
         var exchange = Exchange(

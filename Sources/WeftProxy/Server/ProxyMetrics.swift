@@ -1,6 +1,7 @@
 /// The sidecar's metrics in the Prometheus text exposition format (version 0.0.4).
 public enum ProxyMetrics {
-  /// Renders the counters, per-endpoint figures and snapshot version.
+  /// Renders the counters, per-endpoint figures (summed over the service's pool and its route
+  /// backends' pools) and snapshot version.
   public static func render(counters: SidecarProxy.ProxyCounters, clusters: [ClusterStatus], version: Int)
     -> String
   {
@@ -49,7 +50,7 @@ public enum ProxyMetrics {
     for (name, type, help, value) in families {
       out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
       for cluster in clusters {
-        for endpoint in cluster.endpoints {
+        for endpoint in cluster.endpointTotals {
           out +=
             "\(name){service=\"\(Self.escape(cluster.service))\",endpoint=\"\(endpoint.address)\"} \(value(endpoint))\n"
         }

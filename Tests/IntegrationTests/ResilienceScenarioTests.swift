@@ -1,0 +1,306 @@
+import Foundation
+import Testing
+import WeftLab
+import WeftLinux
+
+/// The chaos scenarios of the resilience work, in one 3-host lab: a meshed client on host1, three
+/// meshed `weft echo` replicas (b1 and b2 on host2, b3 on host3), and one service per scenario
+/// over the same replicas, so that each scenario's knobs and counters are its own.
+@Suite("resilience: slow, failing, limited and cut-off replicas are contained", .serialized)
+struct ResilienceScenarioTests {
+  let lab = "rs\(getpid() % 100_000)"
+
+  /// Services (VIP .1 to .5) over the replicas: `backend` (ewma, per-try timeout and retries),
+  /// `steady` (outlier detection, retries), `fragile` (retries under a tight budget),
+  /// `limited` (a local rate limit at each replica) and `streams` (HTTP/2, retries).
+  static let services = """
+    apiVersion: weft/v1
+    kind: Route
+    metadata: {name: backend}
+    spec:
+      service: backend
+      rules: [{name: all, backends: [{}], retries: {attempts: 3, perTryTimeoutMilliseconds: 100}, timeoutMilliseconds: 3000}]
+    ---
+    apiVersion: weft/v1
+    kind: Service
+    metadata: {name: steady}
+    spec:
+      network: blue
+      selector: {app: backend}
+      vip: 100.64.0.2
+      ports: [{port: 80, targetPort: 8080, protocol: http}]
+      outlierDetection: {consecutive5xx: 0, consecutiveGatewayErrors: 3, baseEjectionMilliseconds: 60000, maxEjectionPercent: 34}
+    ---
+    apiVersion: weft/v1
+    kind: Route
+    metadata: {name: steady}
+    spec:
+      service: steady
+      rules: [{name: all, backends: [{}], retries: {attempts: 3, perTryTimeoutMilliseconds: 300}}]
+    ---
+    apiVersion: weft/v1
+    kind: Service
+    metadata: {name: fragile}
+    spec:
+      network: blue
+      selector: {app: backend}
+      vip: 100.64.0.3
+      ports: [{port: 80, targetPort: 8080, protocol: http}]
+    ---
+    apiVersion: weft/v1
+    kind: Route
+    metadata: {name: fragile}
+    spec:
+      service: fragile
+      rules: [{name: all, backends: [{}], retries: {attempts: 3, budgetPercent: 20, minRetriesPerSecond: 1}}]
+    ---
+    apiVersion: weft/v1
+    kind: Service
+    metadata: {name: limited}
+    spec:
+      network: blue
+      selector: {app: backend}
+      vip: 100.64.0.4
+      ports: [{port: 80, targetPort: 8080, protocol: http}]
+      rateLimit: {requestsPerSecond: 2, burst: 5}
+    ---
+    apiVersion: weft/v1
+    kind: Service
+    metadata: {name: streams}
+    spec:
+      network: blue
+      selector: {app: backend}
+      vip: 100.64.0.5
+      ports: [{port: 82, targetPort: 8082, protocol: http2}]
+    ---
+    apiVersion: weft/v1
+    kind: Route
+    metadata: {name: streams}
+    spec:
+      service: streams
+      rules: [{name: all, backends: [{}], retries: {attempts: 3, budgetPercent: 100, minRetriesPerSecond: 100}}]
+    """
+
+  @Test func slowFailingLimitedAndCutOffReplicasAreContained() async throws {
+    let mesh = try MeshLab(
+      self.lab, hosts: 3,
+      spec: """
+          vip: 100.64.0.1
+          ports: [{port: 80, targetPort: 8080, protocol: http}]
+          balancer: {policy: ewma}
+        """)
+    defer { mesh.tearDown() }
+    let lab = mesh.name
+    let applied = try labApply(lab, Self.services)
+    #expect(applied.status == 0, "\(applied.output)")
+    try mesh.add("client", host: 1, label: "app=client", mesh: true)
+    try mesh.add("b1", host: 2, label: "app=backend", mesh: true, streams: true)
+    try mesh.add("b2", host: 2, label: "app=backend", mesh: true, streams: true)
+    try mesh.add("b3", host: 3, label: "app=backend", mesh: true, streams: true)
+    let replicas = ["b1", "b2", "b3"]
+    var address: [String: String] = [:]
+    for replica in replicas {
+      address[replica] = String(
+        try #require(
+          Lab.load(lab)?.workloads?.first { $0.name == replica }?.address.split(separator: "/").first))
+    }
+    let fragileSince = Date()  // the retry budgets earn their minimum from their first request on
+    #expect(
+      eventually(30) {
+        ["100.64.0.1", "100.64.0.2", "100.64.0.3"].allSatisfy { vip in
+          ((try? echoCall(lab, "client", "http://\(vip)/", 9, keepAlive: true))?["statuses"] as? [String: Int])
+            == ["200": 9]
+        }
+      }, "every service answers through both sidecars")
+    // (Its rate limit holds 15 requests at first: only a few here.)
+    #expect(
+      eventually(10) {
+        ((try? echoCall(lab, "client", "http://100.64.0.4/", 3, keepAlive: true))?["statuses"]
+          as? [String: Int])
+          == ["200": 3]
+      })
+
+    func behave(_ replica: String, latency: Int = 0, fail: Double = 0, refuse: Bool = false) throws {
+      let json =
+        "{\"name\":\"\(replica)\",\"latencyMilliseconds\":\(latency),\"failRatio\":\(fail),\"failStatus\":503,\"refuseStreams\":\(refuse)}"
+      let put = try labExec(
+        lab, "client", "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", json,
+        "http://\(address[replica]!):8080/_weft/echo")
+      #expect(put.status == 0, "\(replica): \(put.output)")
+    }
+    func served() throws -> Int {
+      try replicas.reduce(0) { total, replica in
+        let text = try labExec(
+          lab, "client", "curl", "-sf", "http://\(address[replica]!):8080/_weft/echo/served"
+        )
+        .output
+        let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Int]
+        return total + (object?["served"] ?? -1_000_000)
+      }
+    }
+    func metric(_ workload: String, _ series: String) throws -> Double {
+      let text = try labExec(lab, workload, "curl", "-sf", "http://127.0.0.1:15000/metrics").output
+      return text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap {
+        Double($0.split(separator: " ").last!)
+      } ?? 0
+    }
+    func load(_ vip: String, _ n: Int, concurrency: Int, headers: [String] = []) throws -> [String: Any] {
+      let result = try weftArgs(
+        [
+          "lab", "exec", lab, "client", "--", weftBinary, "echo", "call", "http://\(vip)/", "-n", String(n),
+          "-c",
+          String(concurrency), "-o", "json",
+        ] + headers.flatMap { ["-H", $0] })
+      return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    // (c) One replica ten times slower (300 ms against 30 ms): ewma keeps most requests off it,
+    // and the 100 ms per-try timeout moves the rest to another replica, so no client waits for
+    // it. The bound is the slow replica's own latency: p99 under 250 ms.
+    for replica in replicas { try behave(replica, latency: replica == "b3" ? 300 : 30) }
+    let slow = try load("100.64.0.1", 300, concurrency: 4)
+    let slowLatency = slow["latency"] as? [String: Any] ?? [:]
+    let p99 = (slowLatency["p99"] as? Double ?? .infinity) / 1000
+    #expect(slow["statuses"] as? [String: Int] == ["200": 300], "\(slow)")
+    #expect((slow["workloads"] as? [String: Int])?["b3"] == nil, "nobody waited for b3: \(slow)")
+    #expect(p99 < 250, "p99 \(p99) ms")
+    let perTry = try metric(
+      "client", "weft_proxy_timeouts_total{source=\"client\",destination=\"backend\",kind=\"per-try\"}")
+    print(
+      "resilience (c): b3 10x slower: p99 \(p99) ms, \(slow["workloads"] ?? "?"), per-try timeouts retried: \(Int(perTry))"
+    )
+
+    // (d) Every replica fails: the retry budget (20% of requests, 1 a second) holds what reaches
+    // the replicas under (1 + 0.2) x the client's requests + 1/s x the time the budget has been
+    // saving (since the service was first called) + 0.2 x the requests before, against the
+    // 3 x that three attempts each would make.
+    for replica in replicas { try behave(replica, fail: 1) }
+    let before = try served()
+    let earlier = try metric(
+      "client",
+      "weft_proxy_requests_total{source=\"client\",destination=\"fragile\",protocol=\"http\",class=\"2xx\"}")
+    let started = Date()
+    let failing = try load("100.64.0.3", 400, concurrency: 4)
+    let elapsed = Date().timeIntervalSince(started)
+    print("resilience (d): 400 failing requests took \(elapsed) s")
+    let upstream = try served() - before
+    let retries = try metric("client", "weft_proxy_retries_total{source=\"client\",destination=\"fragile\"}")
+    let exhausted = try metric("client", "weft_proxy_retry_budget_exhausted_total{destination=\"fragile\"}")
+    let bound = 1.2 * 400 + 0.2 * earlier + 1 * Date().timeIntervalSince(fragileSince).rounded(.up) + 1
+    #expect(failing["statuses"] as? [String: Int] == ["503": 400], "\(failing)")
+    #expect(upstream >= 400 && Double(upstream) <= bound, "\(upstream) reached the replicas; bound \(bound)")
+    #expect(Double(upstream - 400) == retries, "every retry reached a replica: \(upstream) vs \(retries)")
+    #expect(exhausted > 0)
+    print(
+      "resilience (d): all failing: 400 requests -> \(upstream) upstream (bound \(Int(bound))), \(Int(exhausted)) retries refused by the budget"
+    )
+
+    // A circuit breaker of one upstream connection: requests that need a second connection fail
+    // at once with 503 max-connections, and the count says how many.
+    for replica in replicas { try behave(replica, latency: 20) }
+    let breaker = try labApply(
+      lab,
+      """
+      apiVersion: weft/v1
+      kind: Service
+      metadata: {name: fragile}
+      spec:
+        network: blue
+        selector: {app: backend}
+        vip: 100.64.0.3
+        ports: [{port: 80, targetPort: 8080, protocol: http}]
+        circuitBreakers: {maxConnections: 1}
+      """)
+    #expect(breaker.status == 0, "\(breaker.output)")
+    #expect(
+      eventually(10) {
+        (try? labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/config").output)?.contains(
+          "maxConnections") == true
+      })
+    let limitedByBreaker = try load("100.64.0.3", 120, concurrency: 4)
+    let breakerStatuses = limitedByBreaker["statuses"] as? [String: Int] ?? [:]
+    let overflow = try metric(
+      "client", "weft_proxy_overflow_total{destination=\"fragile\",limit=\"max-connections\"}")
+    #expect((breakerStatuses["200"] ?? 0) > 0 && (breakerStatuses["503"] ?? 0) > 0, "\(limitedByBreaker)")
+    #expect(Double(breakerStatuses["503"] ?? -1) == overflow, "\(breakerStatuses) vs \(overflow)")
+    print("resilience: maxConnections 1: \(breakerStatuses)")
+
+    // A local rate limit at each replica (2/s, burst 5): what passes is bounded, the rest gets
+    // 429 with Retry-After from the replicas' sidecars, which count exactly those.
+    for replica in replicas { try behave(replica) }
+    let rateStart = Date()
+    let limited = try load("100.64.0.4", 60, concurrency: 1)
+    let rateElapsed = Date().timeIntervalSince(rateStart)
+    let rateStatuses = limited["statuses"] as? [String: Int] ?? [:]
+    let passed = rateStatuses["200"] ?? 0
+    #expect(passed + (rateStatuses["429"] ?? 0) == 60, "\(limited)")
+    #expect(Double(passed) <= 3 * (5 + 2 * rateElapsed.rounded(.up)), "\(passed) passed in \(rateElapsed) s")
+    var refusedAtReplicas = 0.0
+    for replica in replicas {
+      refusedAtReplicas += try metric(
+        replica,
+        "weft_proxy_rate_limited_total{source=\"\(replica)\",destination=\"limited\",kind=\"service\"}")
+    }
+    #expect(refusedAtReplicas == Double(rateStatuses["429"] ?? -1), "\(rateStatuses) vs \(refusedAtReplicas)")
+    let sawRetryAfter = eventually(5) {
+      let head = (try? labExec(lab, "client", "curl", "-si", "http://100.64.0.4/").output) ?? ""
+      return head.hasPrefix("HTTP/1.1 429") && head.lowercased().contains("retry-after: 1")
+        && head.contains("x-weft-proxy: rate-limited")
+    }
+    #expect(sawRetryAfter)
+    print("resilience: rate limit 2/s burst 5 at 3 replicas: \(rateStatuses) in \(rateElapsed) s")
+
+    // Deadlines: a client request saying it waits 150 ms gets 504 from its own sidecar at that
+    // time, not the replicas' 400 ms; sent to a replica directly, the replica's sidecar holds the
+    // deadline and answers 504 itself.
+    for replica in replicas { try behave(replica, latency: 400) }
+    let timed = try labExec(
+      lab, "client", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", "-H",
+      "x-weft-timeout-ms: 150", "http://100.64.0.3/")
+    let timedParts = timed.output.split(separator: " ")
+    #expect(timedParts.first == "504", "\(timed.output)")
+    #expect((Double(timedParts.last ?? "") ?? 1) < 0.35, "\(timed.output)")
+    let direct = try labExec(
+      lab, "client", "curl", "-si", "-H", "x-weft-timeout-ms: 150", "http://\(address["b1"]!):8080/")
+    #expect(
+      direct.output.hasPrefix("HTTP/1.1 504") && direct.output.contains("x-weft-proxy: deadline"),
+      "\(direct.output)")
+    #expect(
+      try metric("b1", "weft_proxy_timeouts_total{source=\"b1\",destination=\"backend\",kind=\"deadline\"}")
+        >= 1)
+
+    // HTTP/2 streams are retried too: b1 refuses every stream (REFUSED_STREAM), b2 answers 503,
+    // and every one of 30 requests is answered 200 (by b3) without the client seeing a failure.
+    try behave("b1", refuse: true)
+    try behave("b2", fail: 1)
+    try behave("b3")
+    let h2 = try labExec(lab, "client", "h2load", "-n", "30", "-c", "1", "-m", "1", "http://100.64.0.5:82/")
+    #expect(h2.output.contains("status codes: 30 2xx, 0 3xx, 0 4xx, 0 5xx"), "\(h2.output)")
+    let h2Retries = try metric(
+      "client", "weft_proxy_retries_total{source=\"client\",destination=\"streams\"}")
+    #expect(h2Retries >= 10, "about two in three streams needed a retry: \(h2Retries)")
+    print(
+      "resilience: HTTP/2 with b1 refusing streams and b2 failing: 30/30 answered, \(Int(h2Retries)) retries")
+
+    // (f) host3 cut off from the underlay (its link down): b3's attempts time out, it is ejected
+    // after three gateway errors, and every request is answered by b1 and b2.
+    for replica in replicas { try behave(replica) }
+    let down = try labExec(lab, "host3", "ip", "link", "set", "eth0", "down")
+    #expect(down.status == 0, "\(down.output)")
+    let cut = try load("100.64.0.2", 300, concurrency: 4)
+    let cutWorkloads = cut["workloads"] as? [String: Int] ?? [:]
+    #expect(cut["statuses"] as? [String: Int] == ["200": 300], "\(cut)")
+    #expect(cutWorkloads["b3"] == nil && (cutWorkloads["b1"] ?? 0) + (cutWorkloads["b2"] ?? 0) == 300)
+    let clusters = try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/clusters").output
+    let steady = (try JSONSerialization.jsonObject(with: Data(clusters.utf8)) as? [[String: Any]])?.first {
+      $0["service"] as? String == "steady"
+    }
+    let routed = (steady?["routes"] as? [[String: Any]])?.first?["endpoints"] as? [[String: Any]]
+    let b3 = routed?.first { $0["address"] as? String == address["b3"] }
+    #expect((b3?["ejected"] as? NSNumber)?.boolValue == true, "\(steady ?? [:])")
+    #expect(
+      try metric("client", "weft_proxy_endpoint_ejected{service=\"steady\",endpoint=\"\(address["b3"]!)\"}")
+        == 1)
+    print("resilience (f): host3 cut off: \(cut["statuses"] ?? "?"), \(cutWorkloads), b3 ejected")
+  }
+}
