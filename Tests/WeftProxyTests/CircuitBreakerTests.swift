@@ -74,6 +74,25 @@ struct CircuitBreakerTests {
     #expect(table.retry(firsts[1], avoiding: [firsts[1].endpoint.ipv4], now: 2) != nil, "the slot came back")
   }
 
+  @Test func aRetryKeepsItsRequestsSlot() {
+    let table = table(CircuitBreakerSpec(maxRequests: 1), retries: RouteRetries(attempts: 3))
+    guard case .service(let first) = table.decide(address: vip, port: 80, request: request, now: 0),
+      let retry = table.retry(first, avoiding: [first.endpoint.ipv4], now: 0)
+    else {
+      Issue.record("not routed or not retried")
+      return
+    }
+    table.finish(first, now: 1, success: false, superseded: true)
+    #expect(
+      table.decide(address: vip, port: 80, request: request, now: 2)
+        == .overflow(service: "backend", limit: .maxRequests), "the request is still in flight, as its retry")
+    table.finish(retry, now: 3, success: true)
+    guard case .service = table.decide(address: vip, port: 80, request: request, now: 4) else {
+      Issue.record("the retry's end did not free the request's slot")
+      return
+    }
+  }
+
   @Test func theDefaultsAreGenerousAndSaid() {
     let breaker = CircuitBreaker(nil)
     for limit in CircuitBreaker.Limit.allCases {

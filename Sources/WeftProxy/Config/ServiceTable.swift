@@ -287,8 +287,12 @@ public final class ServiceTable: Sendable {
       else { return nil }
       defer { state.rules[previous.service] = rules }
       guard let balancer = state.pools[previous.pool]?.balancer else { return nil }
-      guard rules[index].budget!.tryRetry(now: now) else { return nil }
+      // The breaker first, so that a retry it refuses spends no budget.
       guard state.breakers[previous.service]?.acquireRetry() == nil else { return nil }
+      guard rules[index].budget!.tryRetry(now: now) else {
+        state.breakers[previous.service]?.releaseRetry()
+        return nil
+      }
       var picked: RequestToken?
       for _ in 0..<4 {
         guard let token = balancer.begin(.none, now: now) else { break }
@@ -398,14 +402,15 @@ public final class ServiceTable: Sendable {
   }
 
   /// Ends a connection (or request) that ``decide(address:port:request:source:now:)`` sent to an
-  /// upstream, so that its balancer's load and latency figures stay true.
-  public func finish(_ upstream: Upstream, now: UInt64, success: Bool, outcome: RequestOutcome? = nil) {
+  /// upstream, so that its balancer's load and latency figures stay true. An attempt
+  /// `superseded` by a retry keeps the request's circuit breaker slot for the retry, which
+  /// gives it back when the request ends; a retry gives its retry slot back either way.
+  public func finish(
+    _ upstream: Upstream, now: UInt64, success: Bool, outcome: RequestOutcome? = nil, superseded: Bool = false
+  ) {
     self.state.withLock { state in
-      if upstream.isRetry {
-        state.breakers[upstream.service]?.releaseRetry()
-      } else {
-        state.breakers[upstream.service]?.releaseRequest()
-      }
+      if upstream.isRetry { state.breakers[upstream.service]?.releaseRetry() }
+      if !superseded { state.breakers[upstream.service]?.releaseRequest() }
       guard let token = upstream.token, state.pools[upstream.pool] != nil else { return }
       state.pools[upstream.pool]!.balancer.finish(token, now: now, success: success)
       if let outcome { state.pools[upstream.pool]!.record(outcome, for: token.address.ipv4, now: now) }

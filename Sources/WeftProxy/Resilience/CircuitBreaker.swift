@@ -52,7 +52,7 @@ public struct CircuitBreaker: Sendable, Hashable {
   public mutating func acquireRequest() -> Limit? { self.acquire(.maxRequests) }
   /// Gives a request slot back.
   public mutating func releaseRequest() { self.release(.maxRequests) }
-  /// Takes a retry slot (the retry's request slot is the original request's), or names the limit.
+  /// Takes a retry slot (a retry also keeps its request's request slot), or names the limit.
   public mutating func acquireRetry() -> Limit? { self.acquire(.maxRetries) }
   /// Gives a retry slot back.
   public mutating func releaseRetry() { self.release(.maxRetries) }

@@ -96,11 +96,12 @@ final class HTTP2Session {
     self.table.retry(previous, avoiding: tried, now: UInt64(MonotonicClock.nanoseconds()))
   }
 
-  /// Ends a stream's upstream pick with the answer's status (nil: none came).
-  func finish(_ upstream: Upstream, success: Bool, status: Int?) {
+  /// Ends a stream's upstream pick with the answer's status (nil: none came); `superseded`
+  /// when a retry takes over.
+  func finish(_ upstream: Upstream, success: Bool, status: Int?, superseded: Bool = false) {
     self.table.finish(
       upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success,
-      outcome: RequestOutcome(status: status))
+      outcome: RequestOutcome(status: status), superseded: superseded)
   }
 
   /// Opens a stream to `endpoint` (connecting first when this session has no connection there)
@@ -413,7 +414,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     guard worth, refused || retries.allows(method: self.method),
       let next = self.session.retry(upstream, avoiding: self.tried)
     else { return false }
-    self.session.finish(upstream, success: false, status: status)
+    self.session.finish(upstream, success: false, status: status, superseded: true)
     if let partner = self.partner {
       self.partner = nil
       partner.close()

@@ -184,7 +184,8 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           self.metrics.decided("faults", upstream.service, kind: "delay")
           let me = NIOLoopBound(self, eventLoop: context.eventLoop)
           context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(upstream.delayNanos))) {
-            guard me.value.exchange?.upstream == upstream else { return }
+            guard let exchange = me.value.exchange, exchange.upstream == upstream else { return }
+            me.value.armPerTryTimer(for: exchange)  // the attempt starts now
             me.value.connect(to: upstream.endpoint)
           }
         } else {
@@ -467,7 +468,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     let now = UInt64(MonotonicClock.nanoseconds())
     self.table.finish(
       exchange.upstream, now: now, success: false,
-      outcome: RequestOutcome(status: exchange.status == 0 ? nil : Int(exchange.status)))
+      outcome: RequestOutcome(status: exchange.status == 0 ? nil : Int(exchange.status)), superseded: true)
     exchange.upstream = next
     exchange.next = nil
     exchange.channel = nil
@@ -504,8 +505,8 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     return Deadline.tighter(left, perTry)
   }
 
-  /// The request's overall timeout (504 when it passes before the answer began) and the first
-  /// attempt's per-try timeout.
+  /// The request's overall timeout (504 when it passes before the answer began) and, unless an
+  /// injected delay holds it first, the first attempt's per-try timeout.
   private func armTimers(for exchange: Exchange, context: ChannelHandlerContext) {
     let me = NIOLoopBound(self, eventLoop: context.eventLoop)
     let serial = exchange.serial
@@ -529,7 +530,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         }
       }
     }
-    self.armPerTryTimer(for: exchange)
+    if exchange.upstream.delayNanos == 0 { self.armPerTryTimer(for: exchange) }
   }
 
   /// Gives up on an attempt that has not begun answering within the per-try timeout.
@@ -571,7 +572,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       exchange.upstream, now: now, success: success,
       outcome: RequestOutcome(status: exchange.status == 0 ? nil : Int(exchange.status)))
     // A next attempt granted but never started gives its slot and pick back too.
-    if let next = exchange.next { self.table.finish(next, now: now, success: true) }
+    if let next = exchange.next { self.table.finish(next, now: now, success: true, superseded: true) }
     guard !answered else { return }
     self.metrics.request(
       to: exchange.upstream.service, protocol: "http",
