@@ -10,9 +10,10 @@ import WeftLinux
 struct ResilienceScenarioTests {
   let lab = "rs\(getpid() % 100_000)"
 
-  /// Services (VIP .1 to .5) over the replicas: `backend` (ewma, per-try timeout and retries),
+  /// Services (VIP .1 to .6) over the replicas: `backend` (ewma, per-try timeout and retries),
   /// `steady` (outlier detection, retries), `fragile` (retries under a tight budget),
-  /// `limited` (a local rate limit at each replica) and `streams` (HTTP/2, retries).
+  /// `limited` (a local rate limit at each replica), `streams` (HTTP/2, retries) and `sturdy`
+  /// (short ejections, retries).
   static let services = """
     apiVersion: weft/v1
     kind: Route
@@ -79,6 +80,23 @@ struct ResilienceScenarioTests {
     spec:
       service: streams
       rules: [{name: all, backends: [{}], retries: {attempts: 3, budgetPercent: 100, minRetriesPerSecond: 100}}]
+    ---
+    apiVersion: weft/v1
+    kind: Service
+    metadata: {name: sturdy}
+    spec:
+      network: blue
+      selector: {app: backend}
+      vip: 100.64.0.6
+      ports: [{port: 80, targetPort: 8080, protocol: http}]
+      outlierDetection: {consecutive5xx: 0, consecutiveGatewayErrors: 3, baseEjectionMilliseconds: 1000, maxEjectionPercent: 34}
+    ---
+    apiVersion: weft/v1
+    kind: Route
+    metadata: {name: sturdy}
+    spec:
+      service: sturdy
+      rules: [{name: all, backends: [{}], retries: {attempts: 3, budgetPercent: 50}}]
     """
 
   @Test func slowFailingLimitedAndCutOffReplicasAreContained() async throws {
@@ -107,7 +125,7 @@ struct ResilienceScenarioTests {
     let fragileSince = Date()  // the retry budgets earn their minimum from their first request on
     #expect(
       eventually(30) {
-        ["100.64.0.1", "100.64.0.2", "100.64.0.3"].allSatisfy { vip in
+        ["100.64.0.1", "100.64.0.2", "100.64.0.3", "100.64.0.6"].allSatisfy { vip in
           ((try? echoCall(lab, "client", "http://\(vip)/", 9, keepAlive: true))?["statuses"] as? [String: Int])
             == ["200": 9]
         }
@@ -155,6 +173,48 @@ struct ResilienceScenarioTests {
         ] + headers.flatMap { ["-H", $0] })
       return (try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]) ?? [:]
     }
+
+    // (a) Under a steady load, one replica's server is killed (SIGKILL) and started again a
+    // second later: with retries and outlier detection no request fails, and the restarted
+    // replica gets traffic again once its ejection is over.
+    for replica in replicas { try behave(replica, latency: 5) }
+    let steadyLoad = Process()
+    steadyLoad.executableURL = URL(fileURLWithPath: weftBinary)
+    steadyLoad.arguments = [
+      "lab", "exec", lab, "client", "--", weftBinary, "echo", "call", "http://100.64.0.6/", "--duration", "3",
+      "-c",
+      "4", "-o", "json",
+    ]
+    let steadyOutput = Pipe()
+    steadyLoad.standardOutput = steadyOutput
+    try steadyLoad.run()
+    try await Task.sleep(for: .milliseconds(700))
+    kill(mesh.pids[2], SIGKILL)  // b2's echo server (b1's two processes come first)
+    try await Task.sleep(for: .seconds(1))
+    mesh.pids.append(
+      try NetworkNamespace("weft-\(lab)-wl.b2").spawnDetached(
+        [
+          weftBinary, "echo", "serve", "--port", "8080", "--name", "b2", "--ws-port", "8081", "--h2-port",
+          "8082",
+        ],
+        logPath: "\(mesh.logs)/b2-restarted.log"))
+    steadyLoad.waitUntilExit()
+    let underKill =
+      (try? JSONSerialization.jsonObject(with: steadyOutput.fileHandleForReading.readDataToEndOfFile()))
+      as? [String: Any] ?? [:]
+    let killedStatuses = underKill["statuses"] as? [String: Int] ?? [:]
+    #expect(killedStatuses.keys.sorted() == ["200"] && (killedStatuses["200"] ?? 0) > 100, "\(underKill)")
+    #expect(
+      eventually(10) {
+        ((try? echoCall(lab, "client", "http://100.64.0.6/", 12, keepAlive: true))?["workloads"]
+          as? [String: Int])?[
+            "b2"] != nil
+      }, "the restarted replica is back in rotation")
+    let sturdyRetries = try metric(
+      "client", "weft_proxy_retries_total{source=\"client\",destination=\"sturdy\"}")
+    print(
+      "resilience (a): b2 killed and restarted under load: \(killedStatuses), \(underKill["workloads"] ?? "?"), \(Int(sturdyRetries)) retries"
+    )
 
     // (c) One replica ten times slower (300 ms against 30 ms): ewma keeps most requests off it,
     // and the 100 ms per-try timeout moves the rest to another replica, so no client waits for
