@@ -20,6 +20,9 @@ let package = Package(
     .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+    .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+    .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
   ],
   targets: [
     .target(name: "CWeftLinux"),
@@ -34,9 +37,18 @@ let package = Package(
     .target(name: "WeftModel", dependencies: ["WeftWire", .product(name: "Yams", package: "Yams")]),
     .target(name: "WeftStore", dependencies: ["WeftModel", .product(name: "GRDB", package: "GRDB.swift")]),
     .target(
+      name: "WeftIdentity",
+      dependencies: [
+        .product(name: "X509", package: "swift-certificates"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "SwiftASN1", package: "swift-asn1"),
+      ]
+    ),
+    .target(
       name: "WeftControl",
       dependencies: [
-        "WeftModel", "WeftStore", .product(name: "Hummingbird", package: "hummingbird"),
+        "WeftModel", "WeftStore", "WeftIdentity", .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "X509", package: "swift-certificates"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
@@ -89,6 +101,7 @@ let package = Package(
       name: "WeftCLI",
       dependencies: [
         "WeftLab", "WeftLinux", "WeftWire", "WeftModel", "WeftStore", "WeftControl", "WeftClient",
+        "WeftIdentity",
         "WeftAgent",
         "WeftDatapath",
         "WeftEcho",
@@ -112,10 +125,15 @@ let package = Package(
     .testTarget(name: "WeftModelTests", dependencies: ["WeftModel", "WeftWire"]),
     .testTarget(name: "WeftStoreTests", dependencies: ["WeftStore", "WeftModel"]),
     .testTarget(
+      name: "WeftIdentityTests",
+      dependencies: ["WeftIdentity", .product(name: "X509", package: "swift-certificates")]
+    ),
+    .testTarget(
       name: "WeftControlTests",
       dependencies: [
-        "WeftControl", "WeftClient", "WeftStore", "WeftModel", "WeftWire",
+        "WeftControl", "WeftClient", "WeftStore", "WeftModel", "WeftWire", "WeftIdentity",
         .product(name: "HummingbirdTesting", package: "hummingbird"),
+        .product(name: "X509", package: "swift-certificates"),
       ]
     ),
     .testTarget(

@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import ServiceLifecycle
 import WeftControl
+import WeftIdentity
 import WeftStore
 
 /// Collects the listeners' URLs and writes them to the ready file once all are up.
@@ -54,13 +55,24 @@ struct ControllerCommand: AsyncParsableCommand {
   @Option(help: "A file to write the listening URLs to, one per line, once every listener is up.")
   var readyFile: String?
 
+  @Option(help: "The mesh's trust domain (workload identities are spiffe://DOMAIN/ns/NS/sa/ACCOUNT).")
+  var trustDomain = "weft.local"
+
+  @Option(help: "Hours a workload certificate lasts.")
+  var certificateHours = 24.0
+
   func run() async throws {
     let addresses = try listen.map(Self.bindAddress)
     try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
     let token =
       try self.token ?? ProcessInfo.processInfo.environment["WEFT_TOKEN"] ?? Self.tokenFile(in: data)
     let store = try SQLiteStore(path: "\(data)/weft.db")
-    let controller = Controller(store: store, leaseTTL: .seconds(leaseTTL))
+    // The CA: DATA/ca holds an operator's root or intermediate, or the root made at first start.
+    let (authority, bundle) = try CAStore(directory: URL(fileURLWithPath: "\(data)/ca"))
+      .loadOrCreate(trustDomain: self.trustDomain)
+    let controller = Controller(
+      store: store, leaseTTL: .seconds(leaseTTL),
+      issuer: IdentityIssuer(authority: authority, bundle: bundle, lifetime: self.certificateHours * 3600))
     let router = ControlServer.router(controller: controller, token: token)
     let ready = ReadyURLs(expected: addresses.count, file: readyFile)
     var apps = addresses.map { address in

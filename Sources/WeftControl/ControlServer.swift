@@ -17,6 +17,8 @@ import WeftStore
 /// | `GET /v1/watch?revision=N` | newline-delimited JSON events after revision N, then live; bookmarks keep it alive |
 /// | `POST /v1/hosts/{name}/join` | an agent registers its host (body: HostSpec) and gets its leases |
 /// | `POST /v1/hosts/{name}/heartbeat` | an agent reports it is alive |
+/// | `POST /v1/identity/sign` | a certificate for a workload from its key's signing request |
+/// | `GET /v1/identity/bundle` | the trust bundle (PEM) |
 public enum ControlServer {
   /// Builds the router over a controller; `token` is the bearer token every /v1 call must carry.
   public static func router(controller: Controller, token: String) -> Router<BasicRequestContext> {
@@ -90,6 +92,24 @@ public enum ControlServer {
         let report = try await request.decode(as: HealthReport.self, context: context)
         return try await controller.setHealth(
           workload: try context.parameters.require("name"), service: report.service, healthy: report.healthy)
+      }
+    }
+    v1.post("identity/sign") { request, context in
+      await Self.answer {
+        let signing: SigningRequest
+        do { signing = try await request.decode(as: SigningRequest.self, context: context) } catch {
+          throw ControlError.invalid("body is not {workload, csr}: \(Validation.describe(error))")
+        }
+        return try await controller.sign(signing)
+      }
+    }
+    v1.get("identity/bundle") { _, _ in
+      do {
+        return Response(
+          status: .ok, headers: [.contentType: "application/x-pem-file"],
+          body: .init(byteBuffer: ByteBuffer(string: try await controller.trustBundle())))
+      } catch {
+        return Self.errorResponse(ControlError(error))
       }
     }
     v1.get("services/:name/endpoints") { _, context in

@@ -15,13 +15,19 @@ public actor Controller {
   public let lostAfter: Duration
   /// A host without a heartbeat for this long loses its leases (and its Host resource).
   public let leaseTTL: Duration
+  /// The CA that signs workload certificates (nil: none, signing requests are refused).
+  public let issuer: IdentityIssuer?
 
   /// Writes go through this one at a time; see ``serialized(_:)``.
   private let writes = AsyncLock()
 
   /// Creates a controller over a store.
-  public init(store: any Store, lostAfter: Duration = .seconds(30), leaseTTL: Duration = .seconds(3600)) {
+  public init(
+    store: any Store, lostAfter: Duration = .seconds(30), leaseTTL: Duration = .seconds(3600),
+    issuer: IdentityIssuer? = nil
+  ) {
     self.store = store
+    self.issuer = issuer
     self.lostAfter = lostAfter
     self.leaseTTL = leaseTTL
   }

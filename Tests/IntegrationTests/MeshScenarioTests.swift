@@ -89,6 +89,27 @@ final class MeshLab {
     }
   }
 
+  /// The overlay address of a workload of the lab.
+  func address(_ workload: String) throws -> String {
+    String(
+      try #require(
+        Lab.load(self.name)?.workloads?.first { $0.name == workload }?.address.split(separator: "/").first))
+  }
+
+  /// Tells a `weft echo` replica how to answer (`PUT /_weft/echo`, sent from `from`).
+  func behave(
+    _ replica: String, from: String = "client", latency: Int = 0, fail: Double = 0, healthy: Bool = true,
+    refuseStreams: Bool = false
+  ) throws {
+    let json =
+      "{\"name\":\"\(replica)\",\"latencyMilliseconds\":\(latency),\"failRatio\":\(fail),\"failStatus\":503,"
+      + "\"healthy\":\(healthy),\"refuseStreams\":\(refuseStreams)}"
+    let put = try labExec(
+      self.name, from, "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", json,
+      "http://\(try self.address(replica)):8080/_weft/echo")
+    #expect(put.status == 0, "\(replica): \(put.output)")
+  }
+
   func tearDown() {
     for pid in self.pids { Spawn.stop(pid) }
     _ = try? Lab.down(name: self.name)
@@ -260,17 +281,7 @@ struct MeshScenarioTests {
     #expect(eventually(15) { answers(10) == ["b1": 5, "b2": 5] }, "b2 joins the rotation")
 
     // A replica whose health check fails gets no traffic, and gets it back once healthy.
-    let b1Address = String(
-      try #require(Lab.load(lab)?.workloads?.first { $0.name == "b1" }?.address.split(separator: "/").first))
-    func setHealthy(_ healthy: Bool) throws {
-      let body =
-        "{\"name\":\"b1\",\"latencyMilliseconds\":0,\"failRatio\":0,\"failStatus\":503,\"healthy\":\(healthy)}"
-      let put = try labExec(
-        lab, "client", "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", body,
-        "http://\(b1Address):8080/_weft/echo")
-      #expect(put.status == 0, "\(put.output)")
-    }
-    try setHealthy(false)
+    try mesh.behave("b1", healthy: false)
     let failedAt = Date()
     #expect(eventually(8) { answers(10) == ["b2": 10] }, "unhealthy b1 leaves the rotation")
     print(
@@ -278,7 +289,7 @@ struct MeshScenarioTests {
     )
     let health = try await Lab.client(lab).endpoints(of: "backend").map(\.healthy)
     #expect(health == [false, true], "\(health)")
-    try setHealthy(true)
+    try mesh.behave("b1", healthy: true)
     #expect(eventually(8) { answers(10) == ["b1": 5, "b2": 5] }, "healthy again, b1 is back")
 
     // The admin page tells what happened: connections through the service, by endpoint.
@@ -300,7 +311,9 @@ struct MeshScenarioTests {
         .output
     }
     #expect(try dig("+short", "backend.weft").trimmingCharacters(in: .whitespacesAndNewlines) == "100.64.0.1")
-    #expect(try dig("+short", "B1.weft").trimmingCharacters(in: .whitespacesAndNewlines) == b1Address)
+    #expect(
+      try dig("+short", "B1.weft").trimmingCharacters(in: .whitespacesAndNewlines) == (try mesh.address("b1"))
+    )
     #expect(try dig("nosuch.weft").contains("status: NXDOMAIN"))
     #expect(try dig("backend.weft", "AAAA").contains("status: NOERROR"))
 
@@ -507,15 +520,6 @@ struct MeshScenarioTests {
 
     // A replica that answers 503 to everything is ejected after exactly three (the configured
     // count), the others take the traffic, and it is back once its ejection time is over.
-    func setBehaviour(_ replica: String, _ json: String) throws {
-      let address = String(
-        try #require(
-          Lab.load(lab)?.workloads?.first { $0.name == replica }?.address.split(separator: "/").first))
-      let put = try labExec(
-        lab, "client", "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", json,
-        "http://\(address):8080/_weft/echo")
-      #expect(put.status == 0, "\(put.output)")
-    }
     // A route retries gateway errors (up to 3 attempts) on another endpoint: the client sees
     // none of the three failures.
     let retrying = try labApply(
@@ -535,7 +539,7 @@ struct MeshScenarioTests {
           "attempts")
           == true
       })
-    try setBehaviour("b1", "{\"name\":\"b1\",\"latencyMilliseconds\":0,\"failRatio\":1,\"failStatus\":503}")
+    try mesh.behave("b1", fail: 1)
     let failing = try echoCall(lab, "client", "http://100.64.0.1/", 40, keepAlive: true)
     #expect(failing["statuses"] as? [String: Int] == ["200": 40], "retried on b2: \(failing)")
     let retried = try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/metrics").output
@@ -544,7 +548,7 @@ struct MeshScenarioTests {
     let ejectedAt = Date()
     let clusters = try labExec(lab, "client", "curl", "-sf", "http://127.0.0.1:15000/clusters").output
     #expect(clusters.contains("\"ejected\" : true") && clusters.contains("\"ejections\" : 1"), "\(clusters)")
-    try setBehaviour("b1", "{\"name\":\"b1\",\"latencyMilliseconds\":0,\"failRatio\":0,\"failStatus\":503}")
+    try mesh.behave("b1")
     #expect(
       eventually(5) {
         ((try? echoCall(lab, "client", "http://100.64.0.1/", 4, keepAlive: true))?["workloads"]
@@ -576,15 +580,7 @@ struct MeshScenarioTests {
 
     // Stopping drains: a request in flight (both replicas now answer after 1.5 s) gets its
     // answer; the sidecar then exits, having cut nothing.
-    for replica in ["b1", "b2"] {
-      let address = String(
-        try #require(
-          Lab.load(lab)?.workloads?.first { $0.name == replica }?.address.split(separator: "/").first))
-      let slow = "{\"name\":\"\(replica)\",\"latencyMilliseconds\":1500,\"failRatio\":0,\"failStatus\":503}"
-      _ = try labExec(
-        lab, "client", "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", slow,
-        "http://\(address):8080/_weft/echo")
-    }
+    for replica in ["b1", "b2"] { try mesh.behave(replica, latency: 1500) }
     let inFlight = Process()
     inFlight.executableURL = URL(fileURLWithPath: weftBinary)
     inFlight.arguments = [

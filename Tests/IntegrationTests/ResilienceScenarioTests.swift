@@ -14,90 +14,54 @@ struct ResilienceScenarioTests {
   /// `steady` (outlier detection, retries), `fragile` (retries under a tight budget),
   /// `limited` (a local rate limit at each replica), `streams` (HTTP/2, retries) and `sturdy`
   /// (short ejections, retries).
-  static let services = """
-    apiVersion: weft/v1
-    kind: Route
-    metadata: {name: backend}
-    spec:
-      service: backend
-      rules: [{name: all, backends: [{}], retries: {attempts: 3, perTryTimeoutMilliseconds: 100}, timeoutMilliseconds: 3000}]
-    ---
-    apiVersion: weft/v1
-    kind: Service
-    metadata: {name: steady}
-    spec:
-      network: blue
-      selector: {app: backend}
-      vip: 100.64.0.2
-      ports: [{port: 80, targetPort: 8080, protocol: http}]
-      outlierDetection: {consecutive5xx: 0, consecutiveGatewayErrors: 3, baseEjectionMilliseconds: 60000, maxEjectionPercent: 34}
-    ---
-    apiVersion: weft/v1
-    kind: Route
-    metadata: {name: steady}
-    spec:
-      service: steady
-      rules: [{name: all, backends: [{}], retries: {attempts: 3, perTryTimeoutMilliseconds: 300}}]
-    ---
-    apiVersion: weft/v1
-    kind: Service
-    metadata: {name: fragile}
-    spec:
-      network: blue
-      selector: {app: backend}
-      vip: 100.64.0.3
-      ports: [{port: 80, targetPort: 8080, protocol: http}]
-    ---
-    apiVersion: weft/v1
-    kind: Route
-    metadata: {name: fragile}
-    spec:
-      service: fragile
-      rules: [{name: all, backends: [{}], retries: {attempts: 3, budgetPercent: 20, minRetriesPerSecond: 1}}]
-    ---
-    apiVersion: weft/v1
-    kind: Service
-    metadata: {name: limited}
-    spec:
-      network: blue
-      selector: {app: backend}
-      vip: 100.64.0.4
-      ports: [{port: 80, targetPort: 8080, protocol: http}]
-      rateLimit: {requestsPerSecond: 2, burst: 5}
-    ---
-    apiVersion: weft/v1
-    kind: Service
-    metadata: {name: streams}
-    spec:
-      network: blue
-      selector: {app: backend}
-      vip: 100.64.0.5
-      ports: [{port: 82, targetPort: 8082, protocol: http2}]
-    ---
-    apiVersion: weft/v1
-    kind: Route
-    metadata: {name: streams}
-    spec:
-      service: streams
-      rules: [{name: all, backends: [{}], retries: {attempts: 3, budgetPercent: 100, minRetriesPerSecond: 100}}]
-    ---
-    apiVersion: weft/v1
-    kind: Service
-    metadata: {name: sturdy}
-    spec:
-      network: blue
-      selector: {app: backend}
-      vip: 100.64.0.6
-      ports: [{port: 80, targetPort: 8080, protocol: http}]
-      outlierDetection: {consecutive5xx: 0, consecutiveGatewayErrors: 3, baseEjectionMilliseconds: 1000, maxEjectionPercent: 34}
-    ---
-    apiVersion: weft/v1
-    kind: Route
-    metadata: {name: sturdy}
-    spec:
-      service: sturdy
-      rules: [{name: all, backends: [{}], retries: {attempts: 3, budgetPercent: 50}}]
+  static let services = [
+    route("backend", "{attempts: 3, perTryTimeoutMilliseconds: 100}, timeoutMilliseconds: 3000"),
+    service(
+      "steady", vip: 2,
+      "outlierDetection: {consecutive5xx: 0, consecutiveGatewayErrors: 3, baseEjectionMilliseconds: 60000, maxEjectionPercent: 34}"
+    ),
+    route("steady", "{attempts: 3, perTryTimeoutMilliseconds: 300}"),
+    service("fragile", vip: 3), route("fragile", "{attempts: 3, budgetPercent: 20, minRetriesPerSecond: 1}"),
+    service("limited", vip: 4, "rateLimit: {requestsPerSecond: 2, burst: 5}"),
+    service("streams", vip: 5, port: "{port: 82, targetPort: 8082, protocol: http2}"),
+    route("streams", "{attempts: 3, budgetPercent: 100, minRetriesPerSecond: 100}"),
+    service(
+      "sturdy", vip: 6,
+      "outlierDetection: {consecutive5xx: 0, consecutiveGatewayErrors: 3, baseEjectionMilliseconds: 1000, maxEjectionPercent: 34}"
+    ),
+    route("sturdy", "{attempts: 3, budgetPercent: 50}"),
+  ].joined(separator: "\n---\n")
+
+  /// A Service over the replicas at VIP 100.64.0.`vip`, with `extra` spec lines.
+  static func service(
+    _ name: String, vip: Int, port: String = "{port: 80, targetPort: 8080, protocol: http}",
+    _ extra: String = ""
+  ) -> String {
     """
+    apiVersion: weft/v1
+    kind: Service
+    metadata: {name: \(name)}
+    spec:
+      network: blue
+      selector: {app: backend}
+      vip: 100.64.0.\(vip)
+      ports: [\(port)]
+      \(extra)
+    """
+  }
+
+  /// A Route for `service` with one rule for every request, retried as `retries` says (more
+  /// rule fields may follow).
+  static func route(_ service: String, _ retries: String) -> String {
+    """
+    apiVersion: weft/v1
+    kind: Route
+    metadata: {name: \(service)}
+    spec:
+      service: \(service)
+      rules: [{name: all, backends: [{}], retries: \(retries)}]
+    """
+  }
 
   @Test func slowFailingLimitedAndCutOffReplicasAreContained() async throws {
     let mesh = try MeshLab(
@@ -117,11 +81,7 @@ struct ResilienceScenarioTests {
     try mesh.add("b3", host: 3, label: "app=backend", mesh: true, streams: true)
     let replicas = ["b1", "b2", "b3"]
     var address: [String: String] = [:]
-    for replica in replicas {
-      address[replica] = String(
-        try #require(
-          Lab.load(lab)?.workloads?.first { $0.name == replica }?.address.split(separator: "/").first))
-    }
+    for replica in replicas { address[replica] = try mesh.address(replica) }
     let fragileSince = Date()  // the retry budgets earn their minimum from their first request on
     #expect(
       eventually(30) {
@@ -138,14 +98,6 @@ struct ResilienceScenarioTests {
           == ["200": 3]
       })
 
-    func behave(_ replica: String, latency: Int = 0, fail: Double = 0, refuse: Bool = false) throws {
-      let json =
-        "{\"name\":\"\(replica)\",\"latencyMilliseconds\":\(latency),\"failRatio\":\(fail),\"failStatus\":503,\"refuseStreams\":\(refuse)}"
-      let put = try labExec(
-        lab, "client", "curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d", json,
-        "http://\(address[replica]!):8080/_weft/echo")
-      #expect(put.status == 0, "\(replica): \(put.output)")
-    }
     func served() throws -> Int {
       try replicas.reduce(0) { total, replica in
         let text = try labExec(
@@ -177,7 +129,7 @@ struct ResilienceScenarioTests {
     // (a) Under a steady load, one replica's server is killed (SIGKILL) and started again a
     // second later: with retries and outlier detection no request fails, and the restarted
     // replica gets traffic again once its ejection is over.
-    for replica in replicas { try behave(replica, latency: 5) }
+    for replica in replicas { try mesh.behave(replica, latency: 5) }
     let steadyLoad = Process()
     steadyLoad.executableURL = URL(fileURLWithPath: weftBinary)
     steadyLoad.arguments = [
@@ -219,7 +171,7 @@ struct ResilienceScenarioTests {
     // (c) One replica ten times slower (300 ms against 30 ms): ewma keeps most requests off it,
     // and the 100 ms per-try timeout moves the rest to another replica, so no client waits for
     // it. The bound is the slow replica's own latency: p99 under 250 ms.
-    for replica in replicas { try behave(replica, latency: replica == "b3" ? 300 : 30) }
+    for replica in replicas { try mesh.behave(replica, latency: replica == "b3" ? 300 : 30) }
     let slow = try load("100.64.0.1", 300, concurrency: 4)
     let slowLatency = slow["latency"] as? [String: Any] ?? [:]
     let p99 = (slowLatency["p99"] as? Double ?? .infinity) / 1000
@@ -236,7 +188,7 @@ struct ResilienceScenarioTests {
     // the replicas under (1 + 0.2) x the client's requests + 1/s x the time the budget has been
     // saving (since the service was first called) + 0.2 x the requests before, against the
     // 3 x that three attempts each would make.
-    for replica in replicas { try behave(replica, fail: 1) }
+    for replica in replicas { try mesh.behave(replica, fail: 1) }
     let before = try served()
     let earlier = try metric(
       "client", "weft_proxy_requests_total{source=\"client\",destination=\"fragile\",", sum: true)
@@ -258,20 +210,8 @@ struct ResilienceScenarioTests {
 
     // A circuit breaker of one upstream connection: requests that need a second connection fail
     // at once with 503 max-connections, and the count says how many.
-    for replica in replicas { try behave(replica, latency: 20) }
-    let breaker = try labApply(
-      lab,
-      """
-      apiVersion: weft/v1
-      kind: Service
-      metadata: {name: fragile}
-      spec:
-        network: blue
-        selector: {app: backend}
-        vip: 100.64.0.3
-        ports: [{port: 80, targetPort: 8080, protocol: http}]
-        circuitBreakers: {maxConnections: 1}
-      """)
+    for replica in replicas { try mesh.behave(replica, latency: 20) }
+    let breaker = try labApply(lab, Self.service("fragile", vip: 3, "circuitBreakers: {maxConnections: 1}"))
     #expect(breaker.status == 0, "\(breaker.output)")
     #expect(
       eventually(10) {
@@ -288,7 +228,7 @@ struct ResilienceScenarioTests {
 
     // A local rate limit at each replica (2/s, burst 5): what passes is bounded, the rest gets
     // 429 with Retry-After from the replicas' sidecars, which count exactly those.
-    for replica in replicas { try behave(replica) }
+    for replica in replicas { try mesh.behave(replica) }
     let rateStart = Date()
     let limited = try load("100.64.0.4", 60, concurrency: 1)
     let rateElapsed = Date().timeIntervalSince(rateStart)
@@ -314,7 +254,7 @@ struct ResilienceScenarioTests {
     // Deadlines: a client request saying it waits 150 ms gets 504 from its own sidecar at that
     // time, not the replicas' 400 ms; sent to a replica directly, the replica's sidecar holds the
     // deadline and answers 504 itself.
-    for replica in replicas { try behave(replica, latency: 400) }
+    for replica in replicas { try mesh.behave(replica, latency: 400) }
     let timed = try labExec(
       lab, "client", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", "-H",
       "x-weft-timeout-ms: 150", "http://100.64.0.3/")
@@ -332,9 +272,9 @@ struct ResilienceScenarioTests {
 
     // HTTP/2 streams are retried too: b1 refuses every stream (REFUSED_STREAM), b2 answers 503,
     // and every one of 30 requests is answered 200 (by b3) without the client seeing a failure.
-    try behave("b1", refuse: true)
-    try behave("b2", fail: 1)
-    try behave("b3")
+    try mesh.behave("b1", refuseStreams: true)
+    try mesh.behave("b2", fail: 1)
+    try mesh.behave("b3")
     let h2 = try labExec(lab, "client", "h2load", "-n", "30", "-c", "1", "-m", "1", "http://100.64.0.5:82/")
     #expect(h2.output.contains("status codes: 30 2xx, 0 3xx, 0 4xx, 0 5xx"), "\(h2.output)")
     let h2Retries = try metric(
@@ -345,7 +285,7 @@ struct ResilienceScenarioTests {
 
     // (f) host3 cut off from the underlay (its link down): b3's attempts time out, it is ejected
     // after three gateway errors, and every request is answered by b1 and b2.
-    for replica in replicas { try behave(replica) }
+    for replica in replicas { try mesh.behave(replica) }
     let down = try labExec(lab, "host3", "ip", "link", "set", "eth0", "down")
     #expect(down.status == 0, "\(down.output)")
     let cut = try load("100.64.0.2", 300, concurrency: 4)
