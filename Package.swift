@@ -23,6 +23,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
   ],
   targets: [
     .target(name: "CWeftLinux"),
@@ -62,7 +63,10 @@ let package = Package(
     .target(
       name: "WeftProxy",
       dependencies: [
-        "WeftModel", "WeftWire", .product(name: "NIOCore", package: "swift-nio"),
+        "WeftModel", "WeftWire", "WeftIdentity", .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "X509", package: "swift-certificates"),
+        .product(name: "NIOTLS", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOHTTP2", package: "swift-nio-http2"),
       ]
@@ -143,7 +147,11 @@ let package = Package(
     .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI"]),
     .testTarget(
       name: "WeftProxyTests",
-      dependencies: ["WeftProxy", "WeftModel", .product(name: "NIOHTTP1", package: "swift-nio")]
+      dependencies: [
+        "WeftProxy", "WeftModel", "WeftIdentity", .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOTLS", package: "swift-nio"),
+      ]
     ),
     .testTarget(
       name: "WeftEchoTests",

@@ -51,7 +51,7 @@ public struct GCRequest: Codable, Sendable {
 /// and registers a Workload resource; a failure undoes everything.
 public enum AgentAPI {
   /// The workload label the CNI plugin sets for `mesh: true`: the agent starts a sidecar.
-  public static let meshLabel = "weft/mesh"
+  public static let meshLabel = MeshIdentity.meshLabel
   /// Builds the router. `network` gives the desired state of a network on this host (nil when the
   /// host has no lease there yet).
   public static func router(

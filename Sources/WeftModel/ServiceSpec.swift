@@ -114,11 +114,13 @@ public struct ServiceSpec: Codable, Sendable, Hashable {
   public var circuitBreakers: CircuitBreakerSpec?
   /// A local rate limit each endpoint's sidecar enforces on what it receives; none: unlimited.
   public var rateLimit: RateLimitSpec?
+  /// Whether its meshed endpoints take plaintext from outside the mesh (default permissive).
+  public var mtls: MTLSMode?
 
   /// The fields a spec may have.
   public static let fields: Set<String> = [
     "network", "selector", "ports", "balancer", "vip", "healthCheck", "outlierDetection", "circuitBreakers",
-    "rateLimit",
+    "rateLimit", "mtls",
   ]
   /// Where service virtual IPs come from.
   public static let vipRange = IPPrefix("100.64.0.0/16")!
@@ -131,6 +133,7 @@ public struct ServiceSpec: Codable, Sendable, Hashable {
     self.outlierDetection = outlierDetection
     self.circuitBreakers = nil
     self.rateLimit = nil
+    self.mtls = nil
     self.network = network
     self.selector = selector
     self.ports = ports

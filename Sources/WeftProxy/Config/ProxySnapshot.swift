@@ -19,7 +19,13 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
   /// A snapshot of every service in `resources` (services, workloads and routes, as the
   /// controller lists them) with its current endpoints and its route's rules, each backend's
   /// subset resolved to endpoints. Services without a virtual IP yet are left out.
-  public static func build(version: Int, from resources: [Resource]) -> ProxySnapshot {
+  public static func build(version: Int, from resources: [Resource], trustDomain: String? = nil)
+    -> ProxySnapshot
+  {
+    let serviceResources = resources.filter { $0.kind == .service }
+    let workloads = Dictionary(
+      resources.filter { $0.kind == .workload }.map { ($0.metadata.name, $0) },
+      uniquingKeysWith: { a, _ in a })
     let routes = resources.filter { $0.kind == .route }.compactMap { try? $0.decodeSpec(RouteSpec.self) }
     let services = resources.filter { $0.kind == .service }.compactMap { r -> ProxyService? in
       guard let spec = try? r.decodeSpec(ServiceSpec.self),
@@ -41,7 +47,21 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
         name: r.metadata.name, vip: vip, ports: spec.ports, balancer: spec.balancer ?? ServiceBalancing(),
         endpoints: endpoints.map(\.address), unhealthy: unhealthy.isEmpty ? nil : unhealthy, routes: rules,
         outlierDetection: spec.outlierDetection, circuitBreakers: spec.circuitBreakers,
-        rateLimit: spec.rateLimit)
+        rateLimit: spec.rateLimit, mtls: spec.mtls,
+        identities: trustDomain.flatMap { domain in
+          // Meshed endpoints and the identity their sidecar's certificate must name.
+          let pairs = endpoints.filter { MeshIdentity.isMeshed($0.labels) }.compactMap {
+            endpoint -> (String, String)? in
+            guard let workload = workloads[endpoint.workload],
+              let names = MeshIdentity.names(of: workload, services: serviceResources)
+            else { return nil }
+            return (
+              endpoint.address,
+              MeshIdentity.uri(trustDomain: domain, namespace: names.namespace, account: names.account)
+            )
+          }
+          return pairs.isEmpty ? nil : Dictionary(pairs, uniquingKeysWith: { a, _ in a })
+        })
     }
     return ProxySnapshot(version: version, services: services.sorted { $0.name < $1.name })
   }
@@ -69,14 +89,22 @@ public struct ProxyService: Codable, Sendable, Hashable {
   public var circuitBreakers: CircuitBreakerSpec?
   /// The local rate limit its endpoints' sidecars enforce.
   public var rateLimit: RateLimitSpec?
+  /// Whether its endpoints' sidecars take plaintext from outside the mesh.
+  public var mtls: MTLSMode?
+  /// The meshed endpoints (address) and the identity (SPIFFE URI) each one's certificate must
+  /// name; callers speak mutual TLS to these and plaintext to the rest.
+  public var identities: [String: String]?
 
   /// Creates a service.
   public init(
     name: String, vip: String, ports: [ServicePort], balancer: ServiceBalancing, endpoints: [String],
     unhealthy: [String]? = nil, routes: [ProxyRouteRule]? = nil,
     outlierDetection: OutlierDetectionSpec? = nil,
-    circuitBreakers: CircuitBreakerSpec? = nil, rateLimit: RateLimitSpec? = nil
+    circuitBreakers: CircuitBreakerSpec? = nil, rateLimit: RateLimitSpec? = nil, mtls: MTLSMode? = nil,
+    identities: [String: String]? = nil
   ) {
+    self.mtls = mtls
+    self.identities = identities
     self.circuitBreakers = circuitBreakers
     self.rateLimit = rateLimit
     self.routes = routes
