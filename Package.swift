@@ -85,6 +85,7 @@ let package = Package(
       name: "WeftAgent",
       dependencies: [
         "WeftDatapath", "WeftModel", "WeftClient", "WeftControl", "WeftLinux", "WeftWire", "WeftProxy",
+        "WeftIdentity", .product(name: "X509", package: "swift-certificates"),
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOPosix", package: "swift-nio"),

@@ -49,6 +49,8 @@ public actor Agent {
 
   private let client: ControlClient
   private let config: Configuration
+  /// The certificates of this host's meshed workloads.
+  public let certificates: WorkloadCertificates
   private let datapath: any Datapath
   private let log: @Sendable (String) -> Void
   private var networks: [String: Resource] = [:]
@@ -72,6 +74,7 @@ public actor Agent {
   ) {
     self.client = client
     self.config = configuration
+    self.certificates = WorkloadCertificates(client: client)
     self.datapath = datapath
     self.log = log
   }
@@ -212,7 +215,13 @@ public actor Agent {
     }
     let services = self.services.values.filter { (try? $0.decodeSpec(ServiceSpec.self))?.network == network }
     return ProxySnapshot.build(
-      version: self.meshVersion, from: services + Array(self.workloads.values) + Array(self.routes.values))
+      version: self.meshVersion, from: services + Array(self.workloads.values) + Array(self.routes.values),
+      trustDomain: await self.certificates.trustDomain())
+  }
+
+  /// Whether `workload` runs on this agent's host (only those get credentials here).
+  public func isLocal(_ workload: String) -> Bool {
+    (try? self.workloads[workload]?.decodeSpec(WorkloadSpec.self))?.host == self.config.name
   }
 
   /// Checks this host's endpoints of every service with a health check when each is due, and

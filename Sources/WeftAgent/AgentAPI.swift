@@ -73,6 +73,17 @@ public enum AgentAPI {
         return try await agent.proxySnapshot(for: workload, after: after)
       }
     }
+    router.get("/v1/proxy/identity") { request, _ in
+      await ControlServer.answer {
+        guard let workload = request.uri.queryParameters.get("workload") else {
+          throw ControlError.invalid("query parameter 'workload' is required")
+        }
+        guard await agent.isLocal(workload) else {
+          throw ControlError.notFound("workload/\(workload) does not run on this host")
+        }
+        return try await agent.certificates.credentials(for: workload)
+      }
+    }
     router.get("/v1/status") { _, _ in
       await ControlServer.answer {
         let state = await agent.desiredState()

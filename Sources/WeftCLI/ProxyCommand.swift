@@ -79,9 +79,13 @@ struct ProxyCommand: AsyncParsableCommand {
     let first: ProxySnapshot
     do { first = try await source.first() } catch { throw fail("\(error)") }
     table.apply(first)
+    // Mutual TLS with the other sidecars, from the agent's credentials when its controller has
+    // a CA (plaintext otherwise).
+    let tls = MeshTLS()
+    await source.loadIdentity(into: tls)
     let proxy = try await SidecarProxy.start(
       outboundPort: self.outboundPort, inboundPort: self.inboundPort, table: table,
-      source: self.workload ?? ProcessInfo.processInfo.environment["WEFT_WORKLOAD"] ?? "unknown",
+      source: self.workload ?? ProcessInfo.processInfo.environment["WEFT_WORKLOAD"] ?? "unknown", tls: tls,
       mark: rules.proxyMark, group: group)
     let admin: any Channel
     do { admin = try await AdminServer.start(port: self.adminPort, proxy: proxy, group: group) } catch {
@@ -100,8 +104,10 @@ struct ProxyCommand: AsyncParsableCommand {
         + "\(first.services.count) service(s), snapshot version \(first.version)")
     let stop = Self.signals()
     let updates = Task { await source.follow(table: table) }
+    let renewals = Task { await source.renew(tls) }
     while !stop.isDone { try? await Task.sleep(for: .milliseconds(200)) }
     updates.cancel()
+    renewals.cancel()
     // Drain with the rules in place (redirected connections need them for their replies), then
     // take them out: new connections go straight to their destinations from then on.
     let started = ContinuousClock.now
@@ -197,18 +203,52 @@ enum SnapshotSource: Sendable {
     return ""
   }
 
-  private func fetch(after version: Int?) async throws -> ProxySnapshot {
-    guard case .agent(let socket, let workload) = self else { throw CancellationError() }
+  /// Takes the workload's credentials from the agent into `tls`; says why when there are none.
+  @discardableResult
+  func loadIdentity(into tls: MeshTLS) async -> Date? {
+    guard case .agent(let socket, let workload) = self else { return nil }
+    do {
+      let identity: ProxyIdentity = try await Self.get(
+        socket: socket, "/v1/proxy/identity", workload: workload)
+      try tls.update(chainPEM: identity.chain, keyPEM: identity.key, bundlePEM: identity.bundle)
+      print("weft proxy: mutual TLS as \(identity.identity), renewing at \(identity.renewAt)")
+      return identity.renewAt
+    } catch {
+      print("weft proxy: \(tls.isReady ? "keeping the credentials in use" : "no mutual TLS"): \(error)")
+      return nil
+    }
+  }
+
+  /// Renews the credentials when due, and looks for a changed trust bundle every minute.
+  func renew(_ tls: MeshTLS) async {
+    guard case .agent = self else { return }
+    var next = Date().addingTimeInterval(60)
+    while !Task.isCancelled {
+      let wait = max(1, min(next.timeIntervalSinceNow, 60))
+      try? await Task.sleep(for: .seconds(wait))
+      next = await self.loadIdentity(into: tls) ?? Date().addingTimeInterval(5)
+    }
+  }
+
+  /// GETs `path?workload=W` from the agent's socket and decodes the answer.
+  private static func get<T: Decodable>(socket: String, _ path: String, workload: String, after: Int? = nil)
+    async throws -> T
+  {
     let encodedSocket = socket.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socket
     let encodedWorkload = workload.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? workload
-    var url = "http+unix://\(encodedSocket)/v1/proxy/snapshot?workload=\(encodedWorkload)"
-    if let version { url += "&after=\(version)" }
+    var url = "http+unix://\(encodedSocket)\(path)?workload=\(encodedWorkload)"
+    if let after { url += "&after=\(after)" }
     let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(40))
     let body = try await response.body.collect(upTo: 16 << 20)
     guard response.status == .ok else {
       throw SnapshotError("the agent answered \(response.status.code): \(String(buffer: body))")
     }
-    return try JSONDecoder().decode(ProxySnapshot.self, from: body)
+    return try JSONDecoder().decode(T.self, from: body)
+  }
+
+  private func fetch(after version: Int?) async throws -> ProxySnapshot {
+    guard case .agent(let socket, let workload) = self else { throw CancellationError() }
+    return try await Self.get(socket: socket, "/v1/proxy/snapshot", workload: workload, after: version)
   }
 
   private static func modified(_ path: String) -> Date? {

@@ -108,6 +108,16 @@ public struct ControlClient: Sendable {
     return stream
   }
 
+  /// Asks the controller's CA to sign a workload's certificate request.
+  public func sign(_ request: SigningRequest) async throws -> SignedIdentity {
+    try await self.call(.POST, "/v1/identity/sign", body: request)
+  }
+
+  /// The mesh's trust domain and trust bundle.
+  public func trust() async throws -> MeshTrust {
+    try await self.call(.GET, "/v1/identity/trust")
+  }
+
   private func call<T: Decodable>(_ method: HTTPMethod, _ path: String) async throws -> T {
     try await self.call(method, path, body: Optional<ResourceList>.none)
   }

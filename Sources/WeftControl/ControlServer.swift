@@ -18,7 +18,7 @@ import WeftStore
 /// | `POST /v1/hosts/{name}/join` | an agent registers its host (body: HostSpec) and gets its leases |
 /// | `POST /v1/hosts/{name}/heartbeat` | an agent reports it is alive |
 /// | `POST /v1/identity/sign` | a certificate for a workload from its key's signing request |
-/// | `GET /v1/identity/bundle` | the trust bundle (PEM) |
+/// | `GET /v1/identity/trust` | the trust domain and the trust bundle (PEM) |
 public enum ControlServer {
   /// Builds the router over a controller; `token` is the bearer token every /v1 call must carry.
   public static func router(controller: Controller, token: String) -> Router<BasicRequestContext> {
@@ -103,15 +103,7 @@ public enum ControlServer {
         return try await controller.sign(signing)
       }
     }
-    v1.get("identity/bundle") { _, _ in
-      do {
-        return Response(
-          status: .ok, headers: [.contentType: "application/x-pem-file"],
-          body: .init(byteBuffer: ByteBuffer(string: try await controller.trustBundle())))
-      } catch {
-        return Self.errorResponse(ControlError(error))
-      }
-    }
+    v1.get("identity/trust") { _, _ in await Self.answer { try await controller.trust() } }
     v1.get("services/:name/endpoints") { _, context in
       await Self.answer { try await controller.endpoints(of: try context.parameters.require("name")) }
     }

@@ -35,6 +35,14 @@ public struct SigningRequest: Codable, Sendable, Hashable {
   }
 }
 
+/// `GET /v1/identity/trust`: the mesh's trust domain and the roots to trust (PEM).
+public struct MeshTrust: Codable, Sendable, Hashable {
+  /// The trust domain.
+  public var trustDomain: String
+  /// The roots, PEM.
+  public var bundle: String
+}
+
 /// The answer: the identity decided, the chain (leaf first) and the trust bundle, PEM.
 public struct SignedIdentity: Codable, Sendable, Hashable {
   /// The SPIFFE URI.
@@ -75,11 +83,11 @@ extension Controller {
     }
   }
 
-  /// The trust bundle, PEM.
-  public func trustBundle() throws -> String {
+  /// The trust domain and the trust bundle.
+  public func trust() throws -> MeshTrust {
     guard let issuer = self.issuer else {
       throw ControlError(status: 501, code: "no-ca", message: "this controller runs without a CA")
     }
-    return try issuer.bundle.pem()
+    return MeshTrust(trustDomain: issuer.authority.trustDomain, bundle: try issuer.bundle.pem())
   }
 }

@@ -59,6 +59,8 @@ extension Lab {
     do {
       let attached = try WorkloadAttach.attach(
         workload: workload, namespace: namespace, network: dn, host: netlink, ipam: ipam)
+      // A meshed workload says so: callers' sidecars then speak mutual TLS to its sidecar.
+      let labels = mesh ? labels.merging([MeshIdentity.meshLabel: "true"]) { a, _ in a } : labels
       let resource = try Resource(
         kind: .workload, name: workload, labels: labels.isEmpty ? nil : labels,
         spec: WorkloadSpec(

@@ -34,7 +34,9 @@ struct IdentityAPITests {
       try workload(
         "j1", labels: ["app": "job", "namespace": "batch", "serviceAccount": "nightly"], address: nil),
     ])
-    let bundle = try TrustBundle(pem: try await controller.trustBundle())
+    let trust = try await controller.trust()
+    #expect(trust.trustDomain == "weft.test")
+    let bundle = try TrustBundle(pem: trust.bundle)
     for (name, expected) in [
       ("b1", "spiffe://weft.test/ns/blue/sa/backend"), ("c1", "spiffe://weft.test/ns/blue/sa/c1"),
       ("j1", "spiffe://weft.test/ns/batch/sa/nightly"),
@@ -77,10 +79,10 @@ struct IdentityAPITests {
         #expect(response.status == .badRequest)
         #expect(String(buffer: response.body).contains("csr is not a PEM certificate request"))
       }
-      try await client.execute(uri: "/v1/identity/bundle", method: .get, headers: auth) { response in
+      try await client.execute(uri: "/v1/identity/trust", method: .get, headers: auth) { response in
         #expect(response.status == .ok && String(buffer: response.body).contains("BEGIN CERTIFICATE"))
       }
-      try await client.execute(uri: "/v1/identity/bundle", method: .get) { response in
+      try await client.execute(uri: "/v1/identity/trust", method: .get) { response in
         #expect(response.status == .unauthorized)
       }
     }

@@ -14,9 +14,14 @@ private final class EchoAfterHandshake: ChannelInboundHandler, Sendable {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
   let alpn = Mutex<String?>(nil)
+  let peer = Mutex<String?>(nil)
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-    if case TLSUserEvent.handshakeCompleted(let negotiated) = event { self.alpn.withLock { $0 = negotiated } }
+    if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
+      self.alpn.withLock { $0 = negotiated }
+      let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+      self.peer.withLock { $0 = tls.flatMap { MeshTLS.peerIdentity(of: $0) }?.uri }
+    }
     context.fireUserInboundEventTriggered(event)
   }
 
@@ -68,11 +73,10 @@ struct MeshTLSTests {
   ) {
     let group = MultiThreadedEventLoopGroup.singleton
     let echo = EchoAfterHandshake()
-    let peer = Mutex<String?>(nil)
     let listener = try await ServerBootstrap(group: group)
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
-          let handler = server.serverHandler { id in peer.withLock { $0 = id.uri } }!
+          let handler = server.serverHandler()!
           try channel.pipeline.syncOperations.addHandler(handler)
           try channel.pipeline.syncOperations.addHandler(echo)
         }
@@ -94,7 +98,7 @@ struct MeshTLSTests {
       try await Task.sleep(for: .milliseconds(20))
     }
     channel.close(promise: nil)
-    return (collector.received.withLock { $0 }, peer.withLock { $0 }, echo.alpn.withLock { $0 })
+    return (collector.received.withLock { $0 }, echo.peer.withLock { $0 }, echo.alpn.withLock { $0 })
   }
 
   @Test func sidecarsWithTheRightIdentitiesTalk() async throws {
@@ -126,7 +130,7 @@ struct MeshTLSTests {
 
   @Test func withoutCredentialsThereIsNoTLS() throws {
     let tls = MeshTLS()
-    #expect(!tls.isReady && tls.serverHandler(peer: { _ in }) == nil)
+    #expect(!tls.isReady && tls.serverHandler() == nil)
     #expect(try tls.clientHandler(carries: .tcp, expecting: "spiffe://x/ns/a/sa/b") == nil)
     #expect(throws: (any Error).self) { try tls.update(chainPEM: "nope", keyPEM: "nope", bundlePEM: "nope") }
   }

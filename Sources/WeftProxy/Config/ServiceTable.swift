@@ -107,6 +107,10 @@ public final class ServiceTable: Sendable {
     var breakers: [String: CircuitBreaker] = [:]
     /// Local rate limits: a service's bucket by its name, a rule's by `service/rule`.
     var buckets: [String: (limit: RateLimitSpec, bucket: TokenBucket)] = [:]
+    /// The identity of each meshed endpoint, by service and address.
+    var identities: [String: [UInt32: String]] = [:]
+    /// Each service's mTLS mode, when it sets one.
+    var modes: [String: MTLSMode] = [:]
     /// Where inbound connections land: workload address and target port to the services (by
     /// name) served there.
     var inbound: [UInt64: [Entry]] = [:]
@@ -202,6 +206,19 @@ public final class ServiceTable: Sendable {
       }
       state.entries = entries
       state.inbound = inbound
+      state.identities = Dictionary(
+        uniqueKeysWithValues: snapshot.services.compactMap { service in
+          service.identities.map { identities in
+            (
+              service.name,
+              Dictionary(
+                identities.compactMap { address, uri in IPv4Address(address).map { ($0.value, uri) } },
+                uniquingKeysWith: { a, _ in a })
+            )
+          }
+        })
+      state.modes = Dictionary(
+        uniqueKeysWithValues: snapshot.services.compactMap { s in s.mtls.map { (s.name, $0) } })
       state.buckets = buckets
       state.pools = pools
       state.rules = rules
@@ -340,6 +357,20 @@ public final class ServiceTable: Sendable {
       let http = entries.first { $0.port.effectiveProtocol != .tcp }
       return (chosen.service.name, (named == nil ? http ?? chosen : chosen).port.effectiveProtocol)
     }
+  }
+
+  /// The identity (SPIFFE URI) the certificate of `service`'s endpoint at `address` must name,
+  /// when that endpoint has a sidecar (callers speak mutual TLS to it); nil otherwise.
+  public func peerIdentity(service: String, address: UInt32) -> String? {
+    self.state.withLock { state in
+      guard let identities = state.identities[service] else { return nil }
+      return identities[address]
+    }
+  }
+
+  /// Whether `service` takes plaintext at its endpoints (permissive unless it says strict).
+  public func mtlsMode(of service: String) -> MTLSMode {
+    self.state.withLock { state in state.modes[service] ?? .permissive }
   }
 
   /// Applies the local rate limits to one inbound request (or, without `request`, connection)

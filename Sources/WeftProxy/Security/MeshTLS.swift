@@ -51,6 +51,7 @@ public final class MeshTLS: Sendable {
     let x509 = try TrustBundle.certificates(pem: chainPEM, what: "certificate chain")
     let bundle = try TrustBundle(pem: bundlePEM)
     let identity = try TrustBundle.identity(of: x509[0])
+    let roots = try NIOSSLCertificate.fromPEMBytes(Array(bundlePEM.utf8))
     func configuration(server: Bool, alpn: [String]) -> TLSConfiguration {
       var c =
         server
@@ -63,9 +64,11 @@ public final class MeshTLS: Sendable {
       }
       c.minimumTLSVersion = .tlsv13
       c.maximumTLSVersion = .tlsv13
-      // Verification is ours (the custom callback); this makes the server ask for a client
-      // certificate and refuse a handshake without one.
+      // The server asks for a client certificate, refuses a handshake without one, and verifies
+      // its chain against the bundle within the handshake (BoringSSL); the client's verification
+      // is ours (the custom callback: chain and expected identity).
       c.certificateVerification = .noHostnameVerification
+      c.trustRoots = .certificates(roots)
       c.applicationProtocols = alpn
       return c
     }
@@ -93,17 +96,21 @@ public final class MeshTLS: Sendable {
     }
   }
 
-  /// A server-side TLS handler for a connection from another sidecar; `peer` gets the caller's
-  /// verified identity before the handshake completes. Nil without credentials.
-  public func serverHandler(peer: @escaping @Sendable (SPIFFEID) -> Void) -> NIOSSLServerHandler? {
+  /// A server-side TLS handler for a connection from another sidecar: the caller's chain is
+  /// verified against the bundle during the handshake, synchronously, so that a caller that
+  /// half-closes right after its first bytes is not cut off by a verification still running.
+  /// Nil without credentials.
+  public func serverHandler() -> NIOSSLServerHandler? {
     guard let now = self.current.withLock({ $0 }) else { return nil }
-    let bundle = now.bundle
-    return NIOSSLServerHandler(context: now.server) { certificates, promise in
-      Self.verify(certificates, bundle: bundle, promise: promise) { found in
-        peer(found)
-        return nil
-      }
-    }
+    return NIOSSLServerHandler(context: now.server)
+  }
+
+  /// The identity the caller's verified certificate names, once the handshake is done.
+  public static func peerIdentity(of handler: NIOSSLHandler) -> SPIFFEID? {
+    guard let certificate = handler.peerCertificate,
+      let x509 = try? Certificate(derEncoded: try certificate.toDERBytes())
+    else { return nil }
+    return try? TrustBundle.identity(of: x509)
   }
 
   /// Verifies a peer's chain off the event loop and completes `promise`; `check` may refuse a

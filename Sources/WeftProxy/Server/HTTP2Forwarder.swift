@@ -3,6 +3,7 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 import NIOPosix
+import NIOSSL
 
 /// Proxies one client connection to an `http2` or `grpc` service stream by stream: every
 /// stream the client opens gets its own balancer pick (and route rule), and is relayed as frames
@@ -16,6 +17,7 @@ final class HTTP2Session {
   private let address: UInt32
   private let port: UInt16
   private let mark: UInt32
+  private let tls: MeshTLS
   private let loop: any EventLoop
   private var upstreams: [EndpointAddress: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>] = [:]
   private var upstreamChannels: [any Channel] = []
@@ -49,8 +51,9 @@ final class HTTP2Session {
 
   init(
     table: ServiceTable, metrics: TrafficMetrics, address: UInt32, port: UInt16, mark: UInt32,
-    loop: any EventLoop
+    tls: MeshTLS = MeshTLS(), loop: any EventLoop
   ) {
+    self.tls = tls
     self.table = table
     self.metrics = metrics
     self.address = address
@@ -62,10 +65,11 @@ final class HTTP2Session {
   /// Sets up HTTP/2 on an accepted client connection; each stream gets an ``HTTP2StreamForwarder``.
   static func serve(
     _ client: any Channel, table: ServiceTable, metrics: TrafficMetrics, address: UInt32, port: UInt16,
-    mark: UInt32
+    mark: UInt32, tls: MeshTLS = MeshTLS()
   ) throws {
     let session = HTTP2Session(
-      table: table, metrics: metrics, address: address, port: port, mark: mark, loop: client.eventLoop)
+      table: table, metrics: metrics, address: address, port: port, mark: mark, tls: tls,
+      loop: client.eventLoop)
     session.client = client
     let bound = NIOLoopBound(session, eventLoop: client.eventLoop)
     _ = try client.pipeline.syncOperations.configureHTTP2Pipeline(
@@ -137,6 +141,9 @@ final class HTTP2Session {
   {
     let me = NIOLoopBound(self, eventLoop: self.loop)
     let table = self.table
+    let secure = self.table.peerIdentity(service: service, address: endpoint.ipv4).flatMap { expected in
+      (try? self.tls.clientHandler(carries: .http2, expecting: expected)).flatMap { $0 }
+    }.map { NIOLoopBound($0, eventLoop: self.loop) }
     let future = ClientBootstrap(group: self.loop)
       .channelOption(
         ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SidecarProxy.soMark)),
@@ -157,6 +164,7 @@ final class HTTP2Session {
         let session = me.value
         session.upstreamChannels.append(channel)
         if session.closed { channel.close(promise: nil) }
+        if let secure { try channel.pipeline.syncOperations.addHandler(secure.value) }
         channel.closeFuture.assumeIsolated().whenComplete { _ in
           let session = me.value
           session.upstreams[endpoint] = nil

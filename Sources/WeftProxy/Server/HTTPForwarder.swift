@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import WeftWire
 
 /// Proxies one client connection to an `http` service request by request: each request gets its
@@ -32,6 +33,8 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   private let mark: UInt32
   /// Serving the workload's own listener (inbound) rather than its calls out.
   private let inbound: Bool
+  /// Mutual TLS towards meshed endpoints.
+  private let tls: MeshTLS
   private var context: ChannelHandlerContext?
   private var upstreams: [EndpointAddress: any Channel] = [:]
   private var exchange: Exchange?
@@ -81,9 +84,10 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   init(
     table: ServiceTable, metrics: TrafficMetrics, draining: DrainFlag, service: String, address: UInt32,
     port: UInt16,
-    mark: UInt32, inbound: Bool = false
+    mark: UInt32, inbound: Bool = false, tls: MeshTLS = MeshTLS()
   ) {
     self.inbound = inbound
+    self.tls = tls
     self.table = table
     self.metrics = metrics
     self.draining = draining
@@ -247,6 +251,13 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     let table = self.table
     let loop = context.eventLoop
     let me = NIOLoopBound(self, eventLoop: loop)
+    // A meshed endpoint is spoken to over mutual TLS, its certificate naming its identity.
+    let secure =
+      self.inbound
+      ? nil
+      : self.table.peerIdentity(service: service, address: endpoint.ipv4).flatMap {
+        expected in (try? self.tls.clientHandler(carries: .http1, expecting: expected)).flatMap { $0 }
+      }.map { NIOLoopBound($0, eventLoop: loop) }
     ClientBootstrap(group: loop)
       .channelOption(
         ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SidecarProxy.soMark)),
@@ -255,6 +266,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       .connectTimeout(.seconds(5))
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
+          if let secure { try channel.pipeline.syncOperations.addHandler(secure.value) }
           try HTTPPipeline.configureClient(channel)
           try channel.pipeline.syncOperations.addHandler(
             UpstreamHandler(forwarder: me.value, endpoint: endpoint))

@@ -16,6 +16,10 @@ public enum ProxyMetrics {
       ("outbound", "failed", counters.outboundFailed),
       ("inbound", "relayed", counters.inbound),
       ("inbound", "failed", counters.inboundFailed),
+      ("outbound", "mtls", counters.outboundMTLS),
+      ("inbound", "mtls", counters.inboundMTLS),
+      ("inbound", "plaintext", counters.inboundPlaintext),
+      ("inbound", "plaintext-refused", counters.inboundPlaintextRefused),
     ]
     for (direction, outcome, value) in connections {
       out += "weft_proxy_connections_total{direction=\"\(direction)\",outcome=\"\(outcome)\"} \(value)\n"

@@ -1,6 +1,7 @@
 import Glibc
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 import WeftWire
 
@@ -22,6 +23,8 @@ public final class SidecarProxy: Sendable {
   public let table: ServiceTable
   /// Requests, latency and bytes per destination service.
   public let metrics: TrafficMetrics
+  /// Mutual TLS with the other sidecars (plaintext until it has credentials).
+  public let tls: MeshTLS
   private let channels: [any Channel]
   private let tally = Mutex(ProxyCounters())
   /// Client connections open now, so that shutdown can drain them.
@@ -41,14 +44,24 @@ public final class SidecarProxy: Sendable {
     public var inbound = 0
     /// Inbound connections that could not be relayed.
     public var inboundFailed = 0
+    /// Outbound connections to a meshed endpoint over mutual TLS.
+    public var outboundMTLS = 0
+    /// Inbound connections from another sidecar over mutual TLS.
+    public var inboundMTLS = 0
+    /// Inbound plaintext connections to a service port accepted (permissive).
+    public var inboundPlaintext = 0
+    /// Inbound plaintext connections to a service port refused (strict).
+    public var inboundPlaintextRefused = 0
   }
 
   /// The counters so far.
   public var counters: ProxyCounters { self.tally.withLock { $0 } }
 
   private init(
-    outboundPort: Int, inboundPort: Int, table: ServiceTable, metrics: TrafficMetrics, channels: [any Channel]
+    outboundPort: Int, inboundPort: Int, table: ServiceTable, metrics: TrafficMetrics, tls: MeshTLS,
+    channels: [any Channel]
   ) {
+    self.tls = tls
     self.outboundPort = outboundPort
     self.inboundPort = inboundPort
     self.table = table
@@ -60,7 +73,7 @@ public final class SidecarProxy: Sendable {
   /// the workload in the metrics.
   public static func start(
     host: String = "0.0.0.0", outboundPort: Int = 15001, inboundPort: Int = 15006, table: ServiceTable,
-    source: String = "unknown",
+    source: String = "unknown", tls: MeshTLS = MeshTLS(),
     mark: UInt32 = InterceptionRules().proxyMark,
     group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
   ) async throws -> SidecarProxy {
@@ -74,7 +87,7 @@ public final class SidecarProxy: Sendable {
     let proxy = SidecarProxy(
       outboundPort: outbound.localAddress?.port ?? outboundPort,
       inboundPort: inbound.localAddress?.port ?? inboundPort,
-      table: table, metrics: TrafficMetrics(source: source), channels: [outbound, inbound])
+      table: table, metrics: TrafficMetrics(source: source), tls: tls, channels: [outbound, inbound])
     box.proxy = proxy
     return proxy
   }
@@ -169,6 +182,7 @@ public final class SidecarProxy: Sendable {
     let table = self.table
     let metrics = self.metrics
     let draining = self.draining
+    let tls = self.tls
     let service = found.service
     client.eventLoop.execute {
       let sniffer = ProtocolSniffer(timeout: Self.detectionTimeout) { detected, bytes in
@@ -181,14 +195,14 @@ public final class SidecarProxy: Sendable {
               HTTPForwarder(
                 table: table, metrics: metrics, draining: draining, service: service,
                 address: destination.ipv4,
-                port: destination.port, mark: mark))
+                port: destination.port, mark: mark, tls: tls))
           }
         case .http2:
           self.count { $0.outboundToService += 1 }
           Self.start(client, replaying: bytes) {
             try HTTP2Session.serve(
               client, table: table, metrics: metrics, address: destination.ipv4, port: destination.port,
-              mark: mark)
+              mark: mark, tls: tls)
           }
         case .tls, .opaque:
           self.relayOpaque(client, to: destination, outbound: true, mark: mark, initial: bytes)
@@ -202,36 +216,45 @@ public final class SidecarProxy: Sendable {
     }
   }
 
-  /// Passes a connection to the workload itself on. To a port of one of its services declared
-  /// `http`, `http2` or `grpc`, HTTP/1.1 goes request by request (local rate limits, the
-  /// caller's deadline); every other connection to a service port takes one token of the
-  /// service's rate limit and is relayed as it is.
+  /// Passes a connection to the workload itself on. To a port where it serves a service:
+  /// mutual TLS from another sidecar is terminated (its ALPN says what it carries: HTTP/1.1 goes
+  /// request by request, anything else is relayed), plaintext is refused when the service is
+  /// `strict` and otherwise handled as it comes (HTTP/1.1 on `http`, `http2` and `grpc` ports
+  /// request by request, the rest relayed); either way the local rate limits and the caller's
+  /// deadline apply. Other ports are relayed untouched.
   private func relayInbound(_ client: any Channel, to destination: EndpointAddress, mark: UInt32) {
     guard let found = self.table.inboundService(address: destination.ipv4, port: destination.port) else {
       self.relayOpaque(client, to: destination, outbound: false, mark: mark, initial: nil)
       return
     }
     let service = found.service
-    guard found.protocol != .tcp else {
+    let strict = self.table.mtlsMode(of: service) == .strict
+    guard found.protocol != .tcp || self.tls.isReady || strict else {
+      // No TLS to look for: server-first protocols are not kept waiting.
+      self.count { $0.inboundPlaintext += 1 }
       self.relayAdmitted(client, to: destination, service: service, mark: mark, initial: nil)
       return
     }
-    let table = self.table
-    let metrics = self.metrics
-    let draining = self.draining
     client.eventLoop.execute {
-      let sniffer = ProtocolSniffer(timeout: Self.detectionTimeout) { detected, bytes in
-        guard detected == .http1 else {
-          self.relayAdmitted(client, to: destination, service: service, mark: mark, initial: bytes)
+      // A mesh peer speaks first (its ClientHello), so on `tcp` ports the wait is short.
+      let timeout = found.protocol == .tcp ? TimeAmount.milliseconds(100) : Self.detectionTimeout
+      let sniffer = ProtocolSniffer(timeout: timeout) { detected, bytes in
+        if detected == .tls, self.tls.isReady {
+          self.terminateTLS(client, to: destination, service: service, mark: mark, replaying: bytes)
           return
         }
-        self.count { $0.inbound += 1 }
-        Self.start(client, replaying: bytes) {
-          try HTTPPipeline.configureServer(client)
-          try client.pipeline.syncOperations.addHandler(
-            HTTPForwarder(
-              table: table, metrics: metrics, draining: draining, service: service, address: destination.ipv4,
-              port: destination.port, mark: mark, inbound: true))
+        if strict {
+          self.count { $0.inboundPlaintextRefused += 1 }
+          client.close(promise: nil)
+          return
+        }
+        self.count { $0.inboundPlaintext += 1 }
+        if detected == .http1, found.protocol != .tcp {
+          Self.start(client, replaying: bytes) {
+            try self.addInboundHTTP(client, to: destination, service: service, mark: mark)
+          }
+        } else {
+          self.relayAdmitted(client, to: destination, service: service, mark: mark, initial: bytes)
         }
       }
       do {
@@ -242,11 +265,60 @@ public final class SidecarProxy: Sendable {
     }
   }
 
+  /// The inbound HTTP/1.1 handlers (after any TLS handler).
+  private func addInboundHTTP(
+    _ client: any Channel, to destination: EndpointAddress, service: String, mark: UInt32
+  )
+    throws
+  {
+    self.count { $0.inbound += 1 }
+    try HTTPPipeline.configureServer(client)
+    try client.pipeline.syncOperations.addHandler(
+      HTTPForwarder(
+        table: self.table, metrics: self.metrics, draining: self.draining, service: service,
+        address: destination.ipv4, port: destination.port, mark: mark, inbound: true))
+  }
+
+  /// Terminates another sidecar's mutual TLS, then serves what its ALPN token says it carries.
+  private func terminateTLS(
+    _ client: any Channel, to destination: EndpointAddress, service: String, mark: UInt32,
+    replaying bytes: ByteBuffer
+  ) {
+    guard let handler = self.tls.serverHandler() else {
+      client.close(promise: nil)
+      return
+    }
+    let gate = TLSInboundGate { negotiated, gate in
+      self.count { $0.inboundMTLS += 1 }
+      if negotiated == MeshTLS.Carries.http1.rawValue {
+        do {
+          try client.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
+          try self.addInboundHTTP(client, to: destination, service: service, mark: mark)
+          gate.release()
+        } catch {
+          client.close(promise: nil)
+        }
+        return
+      }
+      // HTTP/2 and opaque bytes go to the workload as they are, once it is connected; a
+      // close_notify from the caller is a half-close, passed on like a FIN.
+      _ = client.setOption(.autoRead, value: false)
+      let held = NIOLoopBound(gate, eventLoop: client.eventLoop)
+      self.relayAdmitted(
+        client, to: destination, service: service, mark: mark, initial: nil,
+        onRelayed: { held.value.release() })
+    }
+    Self.start(client, replaying: bytes, halfClosure: true) {
+      try client.pipeline.syncOperations.addHandler(handler)
+      try client.pipeline.syncOperations.addHandler(gate)
+    }
+  }
+
   /// Relays an inbound connection as it is if the service's rate limit has a token for it;
   /// closes it otherwise.
   private func relayAdmitted(
     _ client: any Channel, to destination: EndpointAddress, service: String, mark: UInt32,
-    initial: ByteBuffer?
+    initial: ByteBuffer?, onRelayed: (@Sendable () -> Void)? = nil
   ) {
     let now = UInt64(MonotonicClock.nanoseconds())
     if let refusal = self.table.admit(service: service, request: nil, now: now) {
@@ -255,7 +327,8 @@ public final class SidecarProxy: Sendable {
       client.close(promise: nil)
       return
     }
-    self.relayOpaque(client, to: destination, outbound: false, mark: mark, initial: initial)
+    self.relayOpaque(
+      client, to: destination, outbound: false, mark: mark, initial: initial, onRelayed: onRelayed)
   }
 
   /// How long a client on an HTTP port may take to send its first bytes before its connection is
@@ -264,11 +337,15 @@ public final class SidecarProxy: Sendable {
 
   /// Sets up a detected protocol's handlers, then replays the bytes the detection read and lets
   /// the connection read on its own.
-  private static func start(_ client: any Channel, replaying bytes: ByteBuffer, _ setUp: () throws -> Void) {
+  /// `halfClosure` keeps a FIN from the client a half-close (TLS: its close_notify may follow
+  /// its last bytes at once) rather than the end of the connection.
+  private static func start(
+    _ client: any Channel, replaying bytes: ByteBuffer, halfClosure: Bool = false, _ setUp: () throws -> Void
+  ) {
     do {
       try setUp()
       // Before the replay: HTTP/2 streams opened by it take the connection's autoRead as theirs.
-      try client.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
+      try client.syncOptions?.setOption(.allowRemoteHalfClosure, value: halfClosure)
       try client.syncOptions?.setOption(.autoRead, value: true)
       client.pipeline.fireChannelRead(bytes)
       client.pipeline.fireChannelReadComplete()
@@ -277,10 +354,13 @@ public final class SidecarProxy: Sendable {
     }
   }
 
-  /// Relays a connection as opaque bytes: to a service endpoint picked per connection, or to the
-  /// original destination. `initial` bytes (read by detection) go first.
+  /// Relays a connection as opaque bytes: to a service endpoint picked per connection (over
+  /// mutual TLS when it is meshed), or to the original destination. `initial` bytes (read by
+  /// detection) go first; `onRelayed` runs once the relay is in place.
   private func relayOpaque(
-    _ client: any Channel, to destination: EndpointAddress, outbound: Bool, mark: UInt32, initial: ByteBuffer?
+    _ client: any Channel, to destination: EndpointAddress, outbound: Bool, mark: UInt32,
+    initial: ByteBuffer?,
+    onRelayed: (@Sendable () -> Void)? = nil
   ) {
     var target = destination
     var chosen: Upstream?
@@ -317,6 +397,16 @@ public final class SidecarProxy: Sendable {
       self.count { $0.inbound += 1 }
     }
     let lease = chosen
+    let secure: NIOLoopBound<NIOSSLClientHandler>?
+    if let lease,
+      let expected = self.table.peerIdentity(service: lease.service, address: lease.endpoint.ipv4),
+      let handler = try? self.tls.clientHandler(carries: .tcp, expecting: expected)
+    {
+      secure = NIOLoopBound(handler, eventLoop: client.eventLoop)
+      self.count { $0.outboundMTLS += 1 }
+    } else {
+      secure = nil
+    }
     // Both channels live on the accepted connection's event loop, and so do their handlers.
     let (clientSide, serverSide) = RelayHandler.pair()
     let loop = client.eventLoop
@@ -331,6 +421,7 @@ public final class SidecarProxy: Sendable {
       .connectTimeout(.seconds(5))
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
+          if let secure { try channel.pipeline.syncOperations.addHandler(secure.value) }
           try channel.pipeline.syncOperations.addHandler(serverHandler.value)
         }
       }
@@ -362,6 +453,7 @@ public final class SidecarProxy: Sendable {
               client.pipeline.syncOperations.fireChannelRead(NIOAny(initial))
               client.pipeline.syncOperations.fireChannelReadComplete()
             }
+            onRelayed?()
             // Reading was held back until the far side was there; from now on the relay's
             // backpressure decides when to read.
             client.setOption(.autoRead, value: true).whenFailure { _ in client.close(promise: nil) }
