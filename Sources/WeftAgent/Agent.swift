@@ -58,6 +58,7 @@ public actor Agent {
   /// Services and workloads, for the sidecars' snapshots.
   private var services: [String: Resource] = [:]
   private var routes: [String: Resource] = [:]
+  private var policies: [String: Resource] = [:]
   private var workloads: [String: Resource] = [:]
   /// Increases whenever a service or workload changes.
   private var meshVersion = 1
@@ -148,6 +149,10 @@ public actor Agent {
             self.routes[r.metadata.name] = removed ? nil : r
             self.meshVersion += 1
             continue
+          case .accessPolicy:
+            self.policies[r.metadata.name] = removed ? nil : r
+            self.meshVersion += 1
+            continue
           }
           self.reconcile(reason: "\(message.type) \(r.key)")
         }
@@ -169,13 +174,15 @@ public actor Agent {
     let services = try await self.client.list(.service)
     let workloads = try await self.client.list(.workload)
     let routes = try await self.client.list(.route)
+    let policies = try await self.client.list(.accessPolicy)
     self.networks = Dictionary(uniqueKeysWithValues: nets.items.map { ($0.metadata.name, $0) })
     self.hosts = Dictionary(uniqueKeysWithValues: hosts.items.map { ($0.metadata.name, $0) })
     self.services = Dictionary(uniqueKeysWithValues: services.items.map { ($0.metadata.name, $0) })
     self.workloads = Dictionary(uniqueKeysWithValues: workloads.items.map { ($0.metadata.name, $0) })
     self.routes = Dictionary(uniqueKeysWithValues: routes.items.map { ($0.metadata.name, $0) })
+    self.policies = Dictionary(uniqueKeysWithValues: policies.items.map { ($0.metadata.name, $0) })
     self.meshVersion += 1
-    self.revision = [nets, hosts, services, workloads, routes].map { $0.revision ?? 0 }.min() ?? 0
+    self.revision = [nets, hosts, services, workloads, routes, policies].map { $0.revision ?? 0 }.min() ?? 0
     self.reconcile(reason: "list at revision \(self.revision)")
   }
 
@@ -215,7 +222,8 @@ public actor Agent {
     }
     let services = self.services.values.filter { (try? $0.decodeSpec(ServiceSpec.self))?.network == network }
     return ProxySnapshot.build(
-      version: self.meshVersion, from: services + Array(self.workloads.values) + Array(self.routes.values),
+      version: self.meshVersion,
+      from: services + Array(self.workloads.values) + Array(self.routes.values) + Array(self.policies.values),
       trustDomain: await self.certificates.trustDomain())
   }
 

@@ -58,6 +58,14 @@ enum ResourceTable {
         }
         rows.append([r.metadata.name, s?.service ?? "?", rules.joined(separator: " ")])
       }
+    case .accessPolicy:
+      rows = [["NAME", "SCOPE", "ACTION", "RULES"]]
+      for r in items {
+        let s = try? r.decodeSpec(AccessPolicySpec.self)
+        let scope = s?.service.map { "service \($0)" } ?? s?.namespace.map { "namespace \($0)" } ?? "mesh"
+        let action = s?.action?.rawValue ?? "default \(s?.defaultAction?.rawValue ?? "?")"
+        rows.append([r.metadata.name, scope, action, String(s?.rules?.count ?? 0)])
+      }
     }
     return Self.align(rows)
   }

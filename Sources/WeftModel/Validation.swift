@@ -26,6 +26,7 @@ public enum Validation {
     case .workload: allowed = WorkloadSpec.fields
     case .service: allowed = ServiceSpec.fields
     case .route: allowed = RouteSpec.fields
+    case .accessPolicy: allowed = AccessPolicySpec.fields
     }
     if let unknown = r.spec.keys.first(where: { !allowed.contains($0) }) {
       throw fail(
@@ -59,6 +60,8 @@ public enum Validation {
       try Self.validateService(r, fail)
     case .route:
       try Self.validateRoute(r, fail)
+    case .accessPolicy:
+      try Self.validateAccessPolicy(r, fail)
     }
   }
 
@@ -114,6 +117,11 @@ public enum Validation {
       }
     case .route:
       try Self.validateRoute(r, against: others)
+    case .accessPolicy:
+      guard let spec = try? r.decodeSpec(AccessPolicySpec.self), let service = spec.service else { break }
+      guard others.contains(where: { $0.kind == .service && $0.metadata.name == service }) else {
+        throw ValidationError(resource: who, field: "spec.service", problem: "no service '\(service)'")
+      }
     case .host:
       break
     }

@@ -9,11 +9,14 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
   public var version: Int
   /// The services.
   public var services: [ProxyService]
+  /// The access policies that may apply to these services.
+  public var policies: [ProxyAccessPolicy]?
 
   /// Creates a snapshot.
-  public init(version: Int, services: [ProxyService]) {
+  public init(version: Int, services: [ProxyService], policies: [ProxyAccessPolicy]? = nil) {
     self.version = version
     self.services = services
+    self.policies = policies
   }
 
   /// A snapshot of every service in `resources` (services, workloads and routes, as the
@@ -47,7 +50,7 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
         name: r.metadata.name, vip: vip, ports: spec.ports, balancer: spec.balancer ?? ServiceBalancing(),
         endpoints: endpoints.map(\.address), unhealthy: unhealthy.isEmpty ? nil : unhealthy, routes: rules,
         outlierDetection: spec.outlierDetection, circuitBreakers: spec.circuitBreakers,
-        rateLimit: spec.rateLimit, mtls: spec.mtls,
+        rateLimit: spec.rateLimit, mtls: spec.mtls, namespace: spec.network,
         identities: trustDomain.flatMap { domain in
           // Meshed endpoints and the identity their sidecar's certificate must name.
           let pairs = endpoints.filter { MeshIdentity.isMeshed($0.labels) }.compactMap {
@@ -63,7 +66,18 @@ public struct ProxySnapshot: Codable, Sendable, Hashable {
           return pairs.isEmpty ? nil : Dictionary(pairs, uniquingKeysWith: { a, _ in a })
         })
     }
-    return ProxySnapshot(version: version, services: services.sorted { $0.name < $1.name })
+    let names = Set(services.map(\.name))
+    let namespaces = Set(services.compactMap(\.namespace))
+    let policies = resources.filter { $0.kind == .accessPolicy }.compactMap { r -> ProxyAccessPolicy? in
+      guard let spec = try? r.decodeSpec(AccessPolicySpec.self) else { return nil }
+      let applies =
+        spec.mesh == true || spec.service.map(names.contains) == true
+        || spec.namespace.map(namespaces.contains) == true
+      return applies ? ProxyAccessPolicy(name: r.metadata.name, spec: spec) : nil
+    }.sorted { $0.name < $1.name }
+    return ProxySnapshot(
+      version: version, services: services.sorted { $0.name < $1.name },
+      policies: policies.isEmpty ? nil : policies)
   }
 }
 
@@ -94,6 +108,8 @@ public struct ProxyService: Codable, Sendable, Hashable {
   /// The meshed endpoints (address) and the identity (SPIFFE URI) each one's certificate must
   /// name; callers speak mutual TLS to these and plaintext to the rest.
   public var identities: [String: String]?
+  /// Its namespace (its network), for access policies scoped by namespace.
+  public var namespace: String?
 
   /// Creates a service.
   public init(
@@ -101,8 +117,9 @@ public struct ProxyService: Codable, Sendable, Hashable {
     unhealthy: [String]? = nil, routes: [ProxyRouteRule]? = nil,
     outlierDetection: OutlierDetectionSpec? = nil,
     circuitBreakers: CircuitBreakerSpec? = nil, rateLimit: RateLimitSpec? = nil, mtls: MTLSMode? = nil,
-    identities: [String: String]? = nil
+    namespace: String? = nil, identities: [String: String]? = nil
   ) {
+    self.namespace = namespace
     self.mtls = mtls
     self.identities = identities
     self.circuitBreakers = circuitBreakers

@@ -1,4 +1,5 @@
 import Synchronization
+import WeftIdentity
 import WeftModel
 import WeftWire
 
@@ -111,6 +112,9 @@ public final class ServiceTable: Sendable {
     var identities: [String: [UInt32: String]] = [:]
     /// Each service's mTLS mode, when it sets one.
     var modes: [String: MTLSMode] = [:]
+    /// The access policies, and each service's namespace.
+    var access = AccessPolicyEngine([])
+    var namespaces: [String: String] = [:]
     /// Where inbound connections land: workload address and target port to the services (by
     /// name) served there.
     var inbound: [UInt64: [Entry]] = [:]
@@ -219,6 +223,9 @@ public final class ServiceTable: Sendable {
         })
       state.modes = Dictionary(
         uniqueKeysWithValues: snapshot.services.compactMap { s in s.mtls.map { (s.name, $0) } })
+      state.access = AccessPolicyEngine(snapshot.policies ?? [])
+      state.namespaces = Dictionary(
+        uniqueKeysWithValues: snapshot.services.compactMap { s in s.namespace.map { (s.name, $0) } })
       state.buckets = buckets
       state.pools = pools
       state.rules = rules
@@ -366,6 +373,13 @@ public final class ServiceTable: Sendable {
       guard let identities = state.identities[service] else { return nil }
       return identities[address]
     }
+  }
+
+  /// What the access policies say of `peer` (nil: unauthenticated) reaching `service` with
+  /// `request` (nil: a TCP connection).
+  public func authorize(service: String, peer: SPIFFEID?, request: RequestView?) -> AccessDecision {
+    let (engine, namespace) = self.state.withLock { ($0.access, $0.namespaces[service] ?? "") }
+    return engine.decide(service: service, namespace: namespace, peer: peer, request: request)
   }
 
   /// Whether `service` takes plaintext at its endpoints (permissive unless it says strict).

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import WeftIdentity
 import WeftWire
 
 /// Proxies one client connection to an `http` service request by request: each request gets its
@@ -35,6 +36,8 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   private let inbound: Bool
   /// Mutual TLS towards meshed endpoints.
   private let tls: MeshTLS
+  /// Inbound: the caller's verified identity (nil for plaintext), for the access policies.
+  private let peer: SPIFFEID?
   private var context: ChannelHandlerContext?
   private var upstreams: [EndpointAddress: any Channel] = [:]
   private var exchange: Exchange?
@@ -84,8 +87,9 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   init(
     table: ServiceTable, metrics: TrafficMetrics, draining: DrainFlag, service: String, address: UInt32,
     port: UInt16,
-    mark: UInt32, inbound: Bool = false, tls: MeshTLS = MeshTLS()
+    mark: UInt32, inbound: Bool = false, tls: MeshTLS = MeshTLS(), peer: SPIFFEID? = nil
   ) {
+    self.peer = peer
     self.inbound = inbound
     self.tls = tls
     self.table = table
@@ -142,6 +146,15 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           self.table.inboundService(
             address: self.address, port: self.port, named: headers.first(name: Self.serviceHeader))?.service
           ?? self.service
+        let access = self.table.authorize(service: service, peer: self.peer, request: request)
+        self.metrics.decided("policy", service, kind: access.allowed ? "allow" : "deny")
+        guard access.allowed else {
+          AccessLog.denied(service: service, decision: access)
+          self.respond(
+            status: .forbidden, message: "access denied: \(access.reason)", version: head.version,
+            keepAlive: keepAlive, marker: "policy")
+          return
+        }
         if let refusal = self.table.admit(service: service, request: request, now: now) {
           self.metrics.decided("rate_limited", service, kind: refusal.route == nil ? "service" : "route")
           self.respond(

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
+import WeftIdentity
 import WeftWire
 
 /// The sidecar's listeners, in the workload's network namespace. Outbound (15001) takes the
@@ -267,16 +268,15 @@ public final class SidecarProxy: Sendable {
 
   /// The inbound HTTP/1.1 handlers (after any TLS handler).
   private func addInboundHTTP(
-    _ client: any Channel, to destination: EndpointAddress, service: String, mark: UInt32
-  )
-    throws
-  {
+    _ client: any Channel, to destination: EndpointAddress, service: String, mark: UInt32,
+    peer: SPIFFEID? = nil
+  ) throws {
     self.count { $0.inbound += 1 }
     try HTTPPipeline.configureServer(client)
     try client.pipeline.syncOperations.addHandler(
       HTTPForwarder(
         table: self.table, metrics: self.metrics, draining: self.draining, service: service,
-        address: destination.ipv4, port: destination.port, mark: mark, inbound: true))
+        address: destination.ipv4, port: destination.port, mark: mark, inbound: true, peer: peer))
   }
 
   /// Terminates another sidecar's mutual TLS, then serves what its ALPN token says it carries.
@@ -290,10 +290,11 @@ public final class SidecarProxy: Sendable {
     }
     let gate = TLSInboundGate { negotiated, gate in
       self.count { $0.inboundMTLS += 1 }
+      let peer = MeshTLS.peerIdentity(of: handler)
       if negotiated == MeshTLS.Carries.http1.rawValue {
         do {
           try client.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
-          try self.addInboundHTTP(client, to: destination, service: service, mark: mark)
+          try self.addInboundHTTP(client, to: destination, service: service, mark: mark, peer: peer)
           gate.release()
         } catch {
           client.close(promise: nil)
@@ -305,7 +306,7 @@ public final class SidecarProxy: Sendable {
       _ = client.setOption(.autoRead, value: false)
       let held = NIOLoopBound(gate, eventLoop: client.eventLoop)
       self.relayAdmitted(
-        client, to: destination, service: service, mark: mark, initial: nil,
+        client, to: destination, service: service, mark: mark, initial: nil, peer: peer,
         onRelayed: { held.value.release() })
     }
     Self.start(client, replaying: bytes, halfClosure: true) {
@@ -314,12 +315,21 @@ public final class SidecarProxy: Sendable {
     }
   }
 
-  /// Relays an inbound connection as it is if the service's rate limit has a token for it;
-  /// closes it otherwise.
+  /// Relays an inbound connection as it is if the access policies let its caller (`peer`, nil
+  /// for plaintext) reach the service and the service's rate limit has a token for it; closes
+  /// it otherwise.
   private func relayAdmitted(
     _ client: any Channel, to destination: EndpointAddress, service: String, mark: UInt32,
-    initial: ByteBuffer?, onRelayed: (@Sendable () -> Void)? = nil
+    initial: ByteBuffer?, peer: SPIFFEID? = nil, onRelayed: (@Sendable () -> Void)? = nil
   ) {
+    let access = self.table.authorize(service: service, peer: peer, request: nil)
+    self.metrics.decided("policy", service, kind: access.allowed ? "allow" : "deny")
+    guard access.allowed else {
+      AccessLog.denied(service: service, decision: access)
+      self.count { $0.inboundFailed += 1 }
+      client.close(promise: nil)
+      return
+    }
     let now = UInt64(MonotonicClock.nanoseconds())
     if let refusal = self.table.admit(service: service, request: nil, now: now) {
       self.metrics.decided("rate_limited", service, kind: refusal.route == nil ? "service" : "route")

@@ -67,6 +67,7 @@ public final class TrafficMetrics: Sendable {
     ("timeouts", "Requests answered 504 by a timeout, by kind (overall, per-try, deadline)."),
     ("faults", "Faults a route injected, by kind (abort, delay)."),
     ("rate_limited", "Inbound requests and connections refused by a local rate limit (service or route)."),
+    ("policy", "Access policy decisions on inbound requests and connections (allow, deny)."),
   ]
 
   /// Creates empty metrics for a sidecar beside `source`.
