@@ -30,7 +30,7 @@ enum HTTPPipeline {
 
   /// Replaces HTTP on both channels (same event loop) with a byte relay. Outbound HTTP handlers
   /// go first on both sides, then the decoders, whose buffered bytes (the first frames) then
-  /// flow through the relay.
+  /// flow through the relay and are flushed.
   static func switchToTunnel(client: any Channel, upstream: any Channel) throws {
     let (clientSide, upstreamSide) = RelayHandler.pair()
     let clientOps = client.pipeline.syncOperations
@@ -48,7 +48,29 @@ enum HTTPPipeline {
     remove(upstreamOps, NIOHTTPRequestHeadersValidator.self)
     remove(upstreamOps, UpstreamHandler.self)
     remove(upstreamOps, HTTPRequestEncoder.self)
-    remove(clientOps, ByteToMessageHandler<HTTPRequestDecoder>.self)
-    remove(upstreamOps, ByteToMessageHandler<HTTPResponseDecoder>.self)
+    // A decoder leaves on the next loop tick, handing on the bytes it held (the endpoint's first
+    // frames, when they came in the same read as its 101) without a read-complete, which is
+    // when a relay flushes: so once both have left, flush both ways, or those bytes wait for a
+    // next read that may never come.
+    let decoders = [
+      Self.remove(clientOps, ByteToMessageHandler<HTTPRequestDecoder>.self, on: client),
+      Self.remove(upstreamOps, ByteToMessageHandler<HTTPResponseDecoder>.self, on: upstream),
+    ]
+    EventLoopFuture.andAllComplete(decoders, on: client.eventLoop).assumeIsolated().whenComplete { _ in
+      client.flush()
+      upstream.flush()
+    }
+  }
+
+  /// Removes a handler of `type` if there is one; the future completes once it has left.
+  private static func remove<H: RemovableChannelHandler>(
+    _ ops: ChannelPipeline.SynchronousOperations, _ type: H.Type, on channel: any Channel
+  ) -> EventLoopFuture<Void> {
+    guard let handler = try? ops.handler(type: type) else {
+      return channel.eventLoop.makeSucceededVoidFuture()
+    }
+    let removed = channel.eventLoop.makePromise(of: Void.self)
+    ops.removeHandler(handler, promise: removed)
+    return removed.futureResult
   }
 }
