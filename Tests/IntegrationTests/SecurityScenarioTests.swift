@@ -106,6 +106,24 @@ extension MeshLabScenarios {
         try mesh.metric("b1", "weft_proxy_connections_total{direction=\"inbound\",outcome=\"plaintext\"}")
           >= 1)
 
+      // sslscan (an independent TLS client) against b1's inbound: TLS 1.3 only, AEAD suites only.
+      let scan = try labExec(lab, "outsider", "sslscan", "--no-colour", "--no-heartbleed", "\(b1):8080")
+        .output
+      for line in [
+        "TLSv1.3   enabled", "TLSv1.2   disabled", "TLSv1.1   disabled", "TLSv1.0   disabled",
+        "SSLv3     disabled",
+      ] {
+        #expect(scan.contains(line), "sslscan: \(line) in \(scan)")
+      }
+      let suites = scan.split(separator: "\n").filter {
+        $0.hasPrefix("Accepted") || $0.hasPrefix("Preferred")
+      }
+      #expect(
+        !suites.isEmpty
+          && suites.allSatisfy { $0.contains("TLSv1.3") && ($0.contains("GCM") || $0.contains("POLY1305")) },
+        "\(suites)")
+      print("security: sslscan on a sidecar: TLS 1.3 only, \(suites.count) AEAD suites")
+
       // Strict: the same plaintext call is refused; the meshed client still gets through.
       let strict = try labApply(lab, Self.backend("mtls: strict"))
       #expect(strict.status == 0, "\(strict.output)")
