@@ -141,3 +141,35 @@ struct AccessPolicyEngineTests {
     #expect(AccessPolicySpec(mesh: true, defaultAction: .deny).problem == nil)
   }
 }
+
+@Suite("access policy: a caller that cannot be trusted to name its service meets every service on the port")
+struct SharedPortAccessTests {
+  @Test func everyServiceOnThePortMustAllow() {
+    let table = ServiceTable()
+    let port = ServicePort(port: 80, targetPort: 8080, protocol: .http)
+    table.apply(
+      ProxySnapshot(
+        version: 1,
+        services: [
+          ProxyService(
+            name: "lax", vip: "100.64.0.8", ports: [port], balancer: ServiceBalancing(),
+            endpoints: ["100.96.2.3"],
+            namespace: "blue"),
+          ProxyService(
+            name: "tight", vip: "100.64.0.9", ports: [port], balancer: ServiceBalancing(),
+            endpoints: ["100.96.2.3"],
+            namespace: "blue"),
+        ],
+        policies: [
+          ProxyAccessPolicy(
+            name: "tight-only-batch",
+            spec: AccessPolicySpec(
+              service: "tight", action: .allow, rules: [AccessRule(from: AccessSource(namespaces: ["jobs"]))])
+          )
+        ]))
+    let endpoint = (100 << 24) | (96 << 16) | (2 << 8) | 3 as UInt32
+    let all = table.authorizeAll(address: endpoint, port: 8080, peer: nil, request: nil)
+    #expect(!all.allowed && all.reason.contains("tight-only-batch"), "\(all.reason)")
+    #expect(table.authorize(service: "lax", peer: nil, request: nil).allowed, "the lax one alone would allow")
+  }
+}

@@ -382,6 +382,29 @@ public final class ServiceTable: Sendable {
     return engine.decide(service: service, namespace: namespace, peer: peer, request: request)
   }
 
+  /// What the access policies say of `peer` reaching every service served at the workload's
+  /// `address` and `port`: the first refusal, else an allow (the caller did not, or could not
+  /// be trusted to, say which of them it called).
+  public func authorizeAll(address: UInt32, port: UInt16, peer: SPIFFEID?, request: RequestView?)
+    -> AccessDecision
+  {
+    let (engine, services) = self.state.withLock { state in
+      (
+        state.access,
+        (state.inbound[Self.key(address, port)] ?? []).map {
+          ($0.service.name, state.namespaces[$0.service.name] ?? "")
+        }
+      )
+    }
+    var last = AccessDecision(
+      allowed: true, policy: nil, rule: nil, reason: "no service is served on this port")
+    for (service, namespace) in services {
+      last = engine.decide(service: service, namespace: namespace, peer: peer, request: request)
+      if !last.allowed { return last }
+    }
+    return last
+  }
+
   /// Whether `service` takes plaintext at its endpoints (permissive unless it says strict).
   public func mtlsMode(of service: String) -> MTLSMode {
     self.state.withLock { state in state.modes[service] ?? .permissive }

@@ -142,11 +142,16 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       let source = context.channel.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
       let decision: OutboundDecision
       if self.inbound {
+        // Only a sidecar (a verified peer) may say which service it called; a plaintext caller
+        // could name the laxest one, so it must pass the policies of every service on the port.
+        let named = self.peer == nil ? nil : headers.first(name: Self.serviceHeader)
         let service =
-          self.table.inboundService(
-            address: self.address, port: self.port, named: headers.first(name: Self.serviceHeader))?.service
+          self.table.inboundService(address: self.address, port: self.port, named: named)?.service
           ?? self.service
-        let access = self.table.authorize(service: service, peer: self.peer, request: request)
+        let access =
+          named == nil
+          ? self.table.authorizeAll(address: self.address, port: self.port, peer: self.peer, request: request)
+          : self.table.authorize(service: service, peer: self.peer, request: request)
         self.metrics.decided("policy", service, kind: access.allowed ? "allow" : "deny")
         guard access.allowed else {
           AccessLog.denied(service: service, decision: access)

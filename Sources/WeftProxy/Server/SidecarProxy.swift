@@ -322,7 +322,9 @@ public final class SidecarProxy: Sendable {
     _ client: any Channel, to destination: EndpointAddress, service: String, mark: UInt32,
     initial: ByteBuffer?, peer: SPIFFEID? = nil, onRelayed: (@Sendable () -> Void)? = nil
   ) {
-    let access = self.table.authorize(service: service, peer: peer, request: nil)
+    // A connection does not say which service it called: every service on the port must allow it.
+    let access = self.table.authorizeAll(
+      address: destination.ipv4, port: destination.port, peer: peer, request: nil)
     self.metrics.decided("policy", service, kind: access.allowed ? "allow" : "deny")
     guard access.allowed else {
       AccessLog.denied(service: service, decision: access)
