@@ -136,7 +136,7 @@ let package = Package(
     .testTarget(
       name: "WeftControlTests",
       dependencies: [
-        "WeftControl", "WeftClient", "WeftStore", "WeftModel", "WeftWire", "WeftIdentity",
+        "WeftControl", "WeftClient", "WeftStore", "WeftModel", "WeftWire", "WeftIdentity", "WeftAgent",
         .product(name: "HummingbirdTesting", package: "hummingbird"),
         .product(name: "X509", package: "swift-certificates"),
       ]

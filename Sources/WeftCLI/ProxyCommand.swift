@@ -226,7 +226,7 @@ enum SnapshotSource: Sendable {
     while !Task.isCancelled {
       let wait = max(1, min(next.timeIntervalSinceNow, 60))
       try? await Task.sleep(for: .seconds(wait))
-      next = await self.loadIdentity(into: tls) ?? Date().addingTimeInterval(5)
+      next = await self.loadIdentity(into: tls) ?? Date().addingTimeInterval(tls.isReady ? 10 : 30)
     }
   }
 
