@@ -49,6 +49,9 @@ let package = Package(
       name: "WeftControl",
       dependencies: [
         "WeftModel", "WeftStore", "WeftIdentity", .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdTLS", package: "hummingbird"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
@@ -56,7 +59,8 @@ let package = Package(
     .target(
       name: "WeftClient",
       dependencies: [
-        "WeftModel", "WeftControl", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        "WeftModel", "WeftControl", "WeftIdentity", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
       ]
     ),
     .target(name: "WeftDatapath", dependencies: ["WeftLinux", "WeftWire"]),
@@ -100,7 +104,7 @@ let package = Package(
     .executableTarget(name: "weft-cni", dependencies: ["WeftCNI"]),
     .target(
       name: "WeftLab",
-      dependencies: ["WeftLinux", "WeftWire", "WeftModel", "WeftClient", "WeftAgent", "WeftDatapath"]
+      dependencies: ["WeftLinux", "WeftWire", "WeftModel", "WeftClient", "WeftControl", "WeftAgent", "WeftDatapath"]
     ),
     .target(
       name: "WeftCLI",
@@ -115,6 +119,8 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdTLS", package: "hummingbird"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),

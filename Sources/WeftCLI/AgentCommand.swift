@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import WeftClient
+import WeftControl
 import WeftAgent
 import WeftDatapath
 import WeftLinux
@@ -35,6 +37,12 @@ struct AgentCommand: AsyncParsableCommand {
   @Option(help: "Where the workloads' DNS resolver listens (UDP), or 'off'.")
   var dns: String = "0.0.0.0:53"
 
+  @Option(
+    help:
+      "A bootstrap token for this host's first certificate (default: $WEFT_BOOTSTRAP_TOKEN; an operator makes one with: weft token create --bootstrap --host NAME)."
+  )
+  var bootstrapToken: String?
+
   func run() async throws {
     guard datapath == "kernel" || datapath == "userspace" else {
       throw ValidationError("--datapath '\(datapath)' is not a datapath; use kernel or userspace")
@@ -50,7 +58,18 @@ struct AgentCommand: AsyncParsableCommand {
     let netlink = try Netlink()
     let (address, link) = try Underlay.find(wanted, netlink: netlink)
     let hostName = name ?? ProcessInfo.processInfo.hostName
-    let controlClient = try client.client()
+    let credentials = HostCredentials(directory: state, host: hostName)
+    let controlClient: ControlClient
+    do {
+      let obtained = try await credentials.obtain(
+        controller: client.url,
+        bootstrapToken: bootstrapToken ?? ProcessInfo.processInfo.environment["WEFT_BOOTSTRAP_TOKEN"],
+        ca: try client.caPEM())
+      controlClient = try ControlClient(baseURL: client.url, credentials: obtained)
+    } catch let error as ControlError {
+      throw ValidationError("host \(hostName) could not get its certificate: \(error.message)")
+    }
+    print("host certificate in \(state)/host.pem, renewed from \((try? credentials.renewAt()).map { "\($0)" } ?? "now")")
     let userspace = datapath == "userspace" ? UserspaceDatapath(netlink: netlink) : nil
     let agent = Agent(
       client: controlClient,
@@ -88,6 +107,7 @@ struct AgentCommand: AsyncParsableCommand {
     defer { if let resolver { Task { await resolver.stop() } } }
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await agent.run() }
+      group.addTask { await credentials.renewLoop(client: controlClient) { print($0) } }
       group.addTask { try await server.runService() }
       try await group.next()
       group.cancelAll()

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import HummingbirdTLS
+import NIOSSL
 import NIOCore
 import ServiceLifecycle
 import WeftControl
@@ -20,12 +22,12 @@ actor ReadyURLs {
 
   func add(_ address: SocketAddress?) {
     switch address {
-    case .v4(let a)?: urls.append("http://\(a.host):\(address?.port ?? 0)")
-    case .v6(let a)?: urls.append("http://[\(a.host)]:\(address?.port ?? 0)")
+    case .v4(let a)?: urls.append("https://\(a.host):\(address?.port ?? 0)")
+    case .v6(let a)?: urls.append("https://[\(a.host)]:\(address?.port ?? 0)")
     case .unixDomainSocket?:
       let path = address?.pathname ?? ""
       urls.append(
-        "http+unix://" + (path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? path))
+        "https+unix://" + (path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? path))
     case nil: urls.append("unknown")
     }
     print("weft controller listening on \(urls.last!)")
@@ -43,10 +45,13 @@ struct ControllerCommand: AsyncParsableCommand {
   @Option(help: "Where to listen: ADDRESS:PORT (port 0 picks one) or unix:PATH; repeat for more.")
   var listen: [String] = ["127.0.0.1:7443"]
 
-  @Option(help: "Directory for the store (weft.db) and the token file.")
+  @Option(
+    help:
+      "Directory for the store (weft.db), the CAs (ca/, control-ca/), the credentials (auth.json) and the first admin token (admin-token)."
+  )
   var data: String = "/var/lib/weft"
 
-  @Option(help: "The API token (default: $WEFT_TOKEN, else DATA/token, made on first start).")
+  @Option(help: "An operator token accepted for this run, never written (default: $WEFT_TOKEN).")
   var token: String?
 
   @Option(help: "Seconds without a heartbeat before a host is removed and its leases released.")
@@ -61,28 +66,38 @@ struct ControllerCommand: AsyncParsableCommand {
   @Option(help: "Hours a workload certificate lasts.")
   var certificateHours = 24.0
 
+  @Option(help: "Hours a host's or user's client certificate lasts (renewed half-way by agents).")
+  var clientCertificateHours = 168.0
+
+  @Option(help: "An extra DNS name or IP address for the API's server certificate; repeat for more.")
+  var tlsSAN: [String] = []
+
   func run() async throws {
     let addresses = try listen.map(Self.bindAddress)
-    try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-    let token =
-      try self.token ?? ProcessInfo.processInfo.environment["WEFT_TOKEN"] ?? Self.tokenFile(in: data)
+    try FileManager.default.createDirectory(
+      atPath: data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let store = try SQLiteStore(path: "\(data)/weft.db")
-    // The CA: DATA/ca holds an operator's root or intermediate, or the root made at first start.
+    chmod("\(data)/weft.db", 0o600)
+    // The mesh's CA: DATA/ca holds an operator's root or intermediate, or the root made at first start.
     let (authority, bundle) = try CAStore(directory: URL(fileURLWithPath: "\(data)/ca"))
       .loadOrCreate(trustDomain: self.trustDomain)
     let controller = Controller(
       store: store, leaseTTL: .seconds(leaseTTL),
       issuer: IdentityIssuer(authority: authority, bundle: bundle, lifetime: self.certificateHours * 3600))
-    let router = ControlServer.router(controller: controller, token: token)
+    let auth = try await self.makeAuth()
+    let tls = try self.serverTLS(pki: auth.pki!)
+    let router = ControlServer.router(controller: controller, auth: auth)
     let ready = ReadyURLs(expected: addresses.count, file: readyFile)
-    var apps = addresses.map { address in
+    var apps = try addresses.map { address in
       Application(
-        router: router, configuration: .init(address: address, serverName: "weft"),
+        router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+        configuration: .init(address: address, serverName: "weft"),
         onServerRunning: { channel in await ready.add(channel.localAddress) })
     }
     var main = apps.removeFirst()
     main.addServices(apps.map { $0 as any Service })
     print("weft controller: store \(data)/weft.db at revision \(try await store.currentRevision())")
+    print("weft controller: TLS 1.3; clients trust \(data)/control-ca/ca.pem (--ca, WEFT_CA)")
     let expiry = Task {
       while !Task.isCancelled {
         try? await Task.sleep(for: .seconds(5))
@@ -93,6 +108,50 @@ struct ControllerCommand: AsyncParsableCommand {
     }
     defer { expiry.cancel() }
     try await main.runService()
+  }
+
+  /// The credentials registry (DATA/auth.json, 0600) and the control plane's CA (DATA/control-ca).
+  /// With no operator token and no stored admin token, makes one and writes it, once, to
+  /// DATA/admin-token (0600) for the operator to take; the controller keeps only its hash.
+  func makeAuth() async throws -> ControlAuth {
+    let operatorToken = (self.token ?? ProcessInfo.processInfo.environment["WEFT_TOKEN"]).flatMap {
+      $0.isEmpty ? nil : $0
+    }
+    let registry = try AuthRegistry(path: "\(data)/auth.json", operatorTokens: operatorToken.map { [$0] } ?? [])
+    let (controlCA, _) = try CAStore(directory: URL(fileURLWithPath: "\(data)/control-ca"))
+      .loadOrCreate(trustDomain: self.trustDomain)
+    let auth = ControlAuth(
+      registry: registry, pki: ControlPlanePKI(authority: controlCA),
+      clientCertificateLifetime: self.clientCertificateHours * 3600)
+    if await !registry.hasAdminToken {
+      let made = try await registry.createToken(role: .admin, description: "first admin token")
+      try CAStore.write(made.token + "\n", to: URL(fileURLWithPath: "\(data)/admin-token"), mode: 0o600)
+      print("weft controller: made the first admin token; it is in \(data)/admin-token (mode 0600), nowhere else")
+    }
+    return auth
+  }
+
+  /// TLS 1.3 with a fresh server certificate from the control plane's CA, naming localhost, this
+  /// host's name, every listen address and `--tls-san`; client certificates optional (tokens
+  /// are the other way in) but verified against that CA when sent.
+  func serverTLS(pki: ControlPlanePKI) throws -> TLSConfiguration {
+    var names = ["localhost", "weft-controller", ProcessInfo.processInfo.hostName] + self.tlsSAN
+    for text in listen where !text.hasPrefix("unix:") {
+      if let colon = text.lastIndex(of: ":") {
+        names.append(String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
+      }
+    }
+    let server = try pki.serverCredentials(names: names.filter { !$0.isEmpty && $0 != "0.0.0.0" && $0 != "::" })
+    let pem = try server.pem()
+    var tls = TLSConfiguration.makeServerConfiguration(
+      certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(pem.chain.utf8)).map { .certificate($0) },
+      privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pem.key.utf8), format: .pem)))
+    tls.minimumTLSVersion = .tlsv13
+    tls.trustRoots = .certificates([
+      try NIOSSLCertificate(bytes: try pki.authority.certificate.serializeAsPEM().derBytes, format: .der)
+    ])
+    tls.certificateVerification = .optionalVerification
+    return tls
   }
 
   /// Parses `ADDRESS:PORT` or `unix:PATH`.
@@ -107,20 +166,5 @@ struct ControllerCommand: AsyncParsableCommand {
     }
     let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
     return .hostname(host, port: port)
-  }
-
-  /// Reads DATA/token, or writes a new random one there (mode 0600).
-  static func tokenFile(in dir: String) throws -> String {
-    let path = "\(dir)/token"
-    if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
-      return existing.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-    var rng = SystemRandomNumberGenerator()
-    let token = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
-    guard
-      FileManager.default.createFile(
-        atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
-    else { throw ValidationError("cannot write the token file \(path)") }
-    return token
   }
 }

@@ -128,7 +128,8 @@ struct LabCommand: AsyncParsableCommand {
     func run() throws {
       try reportingLabErrors {
         let client = try Lab.client(name)
-        print("export WEFT_CONTROLLER=\(client.baseURL) WEFT_TOKEN=\(client.token)")
+        print(
+          "export WEFT_CONTROLLER=\(client.baseURL) WEFT_TOKEN=\(client.token) WEFT_CA=\(Lab.caFile(name))")
       }
     }
   }

@@ -7,17 +7,35 @@ import WeftModel
 
 /// A client of the controller's HTTP API, used by the CLI and the host agents.
 public struct ControlClient: Sendable {
-  /// The controller's base URL, e.g. `http://127.0.0.1:7443`.
+  /// The controller's base URL, e.g. `https://127.0.0.1:7443` or `https+unix://...`.
   public let baseURL: String
-  /// The bearer token.
-  public let token: String
-  private let http: HTTPClient
+  /// The bearer token ("" when the client authenticates with a certificate only).
+  public var token: String { self.transport.credentials.token ?? "" }
+  private let transport: ControlTransport
 
-  /// Creates a client; uses the shared HTTP client unless one is given.
+  /// Creates a plain client with a token; uses the shared HTTP client unless one is given.
   public init(baseURL: String, token: String, http: HTTPClient = .shared) {
     self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-    self.token = token
-    self.http = http
+    self.transport = ControlTransport(http: http, credentials: ClientCredentials(token: token), owned: false)
+  }
+
+  /// Creates a client with credentials: TLS trusting `credentials.ca`, presenting the client
+  /// certificate when there is one, and the token when there is one.
+  public init(baseURL: String, credentials: ClientCredentials) throws {
+    self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+    self.transport = ControlTransport(
+      http: try credentials.httpClient(unixSocket: baseURL.hasPrefix("https+unix:")), credentials: credentials,
+      owned: true)
+  }
+
+  /// The credentials in use.
+  public var credentials: ClientCredentials { self.transport.credentials }
+
+  /// Switches to new credentials (a renewed certificate): requests from now on use them; the
+  /// old connections are closed a minute later, so a watch reconnects with the new ones.
+  public func use(_ credentials: ClientCredentials) throws {
+    let http = try credentials.httpClient(unixSocket: self.baseURL.hasPrefix("https+unix:"))
+    self.transport.replace(http: http, credentials: credentials)
   }
 
   /// Every resource of a kind.
@@ -72,10 +90,10 @@ public struct ControlClient: Sendable {
   /// ends with an error when the connection drops; callers resume from the last revision seen.
   public func watch(after revision: Int64) async throws -> AsyncThrowingStream<WatchMessage, any Error> {
     var request = HTTPClientRequest(url: "\(self.baseURL)/v1/watch?revision=\(revision)")
-    request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
+    self.authorize(&request)
     let response: HTTPClientResponse
     do {
-      response = try await self.http.execute(request, timeout: .hours(24 * 365))
+      response = try await self.transport.http.execute(request, timeout: .hours(24 * 365))
     } catch {
       throw self.unreachable(error)
     }
@@ -118,29 +136,35 @@ public struct ControlClient: Sendable {
     try await self.call(.GET, "/v1/identity/trust")
   }
 
-  private func call<T: Decodable>(_ method: HTTPMethod, _ path: String) async throws -> T {
+  func call<T: Decodable>(_ method: HTTPMethod, _ path: String) async throws -> T {
     try await self.call(method, path, body: Optional<ResourceList>.none)
   }
 
-  private func call<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, body: B?) async throws
+  func call<T: Decodable, B: Encodable>(_ method: HTTPMethod, _ path: String, body: B?) async throws
     -> T
   {
     var request = HTTPClientRequest(url: self.baseURL + path)
     request.method = method
-    request.headers.add(name: "Authorization", value: "Bearer \(self.token)")
+    self.authorize(&request)
     if let body {
       request.headers.add(name: "Content-Type", value: "application/json")
       request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
     }
     let response: HTTPClientResponse
     do {
-      response = try await self.http.execute(request, timeout: .seconds(30))
+      response = try await self.transport.http.execute(request, timeout: .seconds(30))
     } catch {
       throw self.unreachable(error)
     }
     let data = try await response.body.collect(upTo: 64 << 20)
     guard response.status == .ok else { throw Self.decodeError(data, status: response.status) }
     return try JSONDecoder().decode(T.self, from: Data(buffer: data))
+  }
+
+  private func authorize(_ request: inout HTTPClientRequest) {
+    if let token = self.transport.credentials.token, !token.isEmpty {
+      request.headers.add(name: "Authorization", value: "Bearer \(token)")
+    }
   }
 
   private func unreachable(_ error: any Error) -> ControlError {
@@ -154,5 +178,42 @@ public struct ControlClient: Sendable {
   private static func decodeError(_ body: ByteBuffer, status: HTTPResponseStatus) -> ControlError {
     if let e = try? JSONDecoder().decode(ErrorBody.self, from: Data(buffer: body)) { return e.error }
     return ControlError(status: Int(status.code), code: "http", message: "controller answered \(status)")
+  }
+}
+
+extension ControlClient {
+  /// Makes a token (operators only); its secret is in the answer and nowhere else.
+  public func createToken(_ request: TokenRequest) async throws -> CreatedToken {
+    try await self.call(.POST, "/v1/tokens", body: request)
+  }
+
+  /// The tokens, without secrets.
+  public func tokens() async throws -> [TokenRecord] {
+    try await self.call(.GET, "/v1/tokens")
+  }
+
+  /// Deletes a token.
+  public func deleteToken(_ id: String) async throws {
+    let _: [String: String] = try await self.call(.DELETE, "/v1/tokens/\(id)")
+  }
+
+  /// A host's first certificate, with a bootstrap token.
+  public func bootstrap(host name: String, csr: String) async throws -> ClientCertificate {
+    try await self.call(.POST, "/v1/hosts/\(name)/bootstrap", body: CertificateRequest(csr: csr))
+  }
+
+  /// A renewed host certificate, with the current one.
+  public func renewCertificate(host name: String, csr: String) async throws -> ClientCertificate {
+    try await self.call(.POST, "/v1/hosts/\(name)/certificate", body: CertificateRequest(csr: csr))
+  }
+
+  /// An operator's client certificate (operators only).
+  public func userCertificate(_ name: String, csr: String) async throws -> ClientCertificate {
+    try await self.call(.POST, "/v1/users/\(name)/certificate", body: CertificateRequest(csr: csr))
+  }
+
+  /// Revokes every certificate of a host (`hosts`) or user (`users`).
+  public func revoke(_ kind: String, _ name: String) async throws -> Revocation {
+    try await self.call(.POST, "/v1/\(kind)/\(name)/revoke")
   }
 }

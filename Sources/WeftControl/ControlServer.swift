@@ -5,30 +5,41 @@ import ServiceLifecycle
 import WeftModel
 import WeftStore
 
-/// The controller's HTTP API (JSON bodies, bearer-token auth):
+/// The controller's HTTP API (JSON bodies). Every /v1 call is authenticated (``AuthMiddleware``:
+/// a client certificate of a host or operator, or a bearer token) and authorized (``Principal``):
 ///
-/// | method and path | does |
-/// |---|---|
-/// | `GET /healthz` | liveness, no token needed |
-/// | `GET /v1/{kinds}` | list: `{"revision": N, "items": [...]}` |
-/// | `GET /v1/{kinds}/{name}` | one resource |
-/// | `POST /v1/apply` | `{"items": [...]}`: validate all, then create or update each |
-/// | `DELETE /v1/{kinds}/{name}` | delete |
-/// | `GET /v1/watch?revision=N` | newline-delimited JSON events after revision N, then live; bookmarks keep it alive |
-/// | `POST /v1/hosts/{name}/join` | an agent registers its host (body: HostSpec) and gets its leases |
-/// | `POST /v1/hosts/{name}/heartbeat` | an agent reports it is alive |
-/// | `POST /v1/identity/sign` | a certificate for a workload from its key's signing request |
-/// | `GET /v1/identity/trust` | the trust domain and the trust bundle (PEM) |
+/// | method and path | does | who |
+/// |---|---|---|
+/// | `GET /healthz` | liveness | anyone |
+/// | `GET /v1/{kinds}`, `GET /v1/{kinds}/{name}` | list: `{"revision": N, "items": [...]}`, or one | operators, hosts |
+/// | `POST /v1/apply` | `{"items": [...]}`: validate all, then create or update each | operators; a host its own workloads |
+/// | `DELETE /v1/{kinds}/{name}` | delete | operators; a host its own workloads |
+/// | `GET /v1/watch?revision=N` | newline-delimited JSON events after revision N, then live | operators, hosts |
+/// | `POST /v1/hosts/{name}/join`, `.../heartbeat` | an agent registers its host, reports it alive | operators, that host |
+/// | `POST /v1/workloads/{name}/health` | a health finding | operators, the workload's host |
+/// | `POST /v1/identity/sign` | a workload certificate from its key's signing request | operators, the workload's host |
+/// | `GET /v1/identity/trust` | the mesh's trust domain and bundle (PEM) | operators, hosts |
+/// | `POST /v1/hosts/{name}/bootstrap` | a host's first client certificate | a bootstrap token (for that host) |
+/// | `POST /v1/hosts/{name}/certificate` | a renewed host certificate | that host, operators |
+/// | `POST /v1/{hosts,users}/{name}/revoke` | revoke every certificate of a host or user | operators |
+/// | `POST /v1/users/{name}/certificate` | an operator's client certificate | operators |
+/// | `POST /v1/tokens`, `GET /v1/tokens`, `DELETE /v1/tokens/{id}` | bearer tokens | operators |
 public enum ControlServer {
-  /// Builds the router over a controller; `token` is the bearer token every /v1 call must carry.
-  public static func router(controller: Controller, token: String) -> Router<BasicRequestContext> {
-    let router = Router()
+  /// Builds the router over a controller with one operator token and no certificates (tests).
+  public static func router(controller: Controller, token: String) -> Router<ControlRequestContext> {
+    self.router(controller: controller, auth: .token(token))
+  }
+
+  /// Builds the router over a controller and its authentication state.
+  public static func router(controller: Controller, auth: ControlAuth) -> Router<ControlRequestContext> {
+    let router = Router(context: ControlRequestContext.self)
     router.get("/healthz") { _, _ in "ok\n" }
-    let v1 = router.group("v1").add(middleware: TokenMiddleware(token: token))
+    let v1 = router.group("v1").add(middleware: AuthMiddleware(auth: auth))
     v1.get("watch") { request, context in
       let from = request.uri.queryParameters.get("revision", as: Int64.self) ?? 0
       let events: AsyncThrowingStream<StoreEvent, any Error>
       do {
+        try context.caller().requireReader()
         events = try await controller.store.watch(after: from)
       } catch {
         return Self.errorResponse(ControlError(error))
@@ -59,6 +70,7 @@ public enum ControlServer {
     }
     v1.post("apply") { request, context in
       await Self.answer {
+        let caller = try context.caller()
         let body = try await request.body.collect(upTo: 8 << 20)
         let batch: ResourceList
         do {
@@ -67,13 +79,14 @@ public enum ControlServer {
           throw ControlError.invalid("request body is not a resource list: \(Validation.describe(error))")
         }
         return ResourceList(
-          items: try await controller.apply(batch.items),
+          items: try await controller.apply(batch.items, as: caller),
           revision: try await controller.store.currentRevision())
       }
     }
     v1.post("hosts/:name/join") { request, context in
       await Self.answer {
         let name = try context.parameters.require("name")
+        try context.caller().requireHost(name, "register")
         let body = try await request.body.collect(upTo: 1 << 20)
         let spec: HostSpec
         do {
@@ -85,37 +98,54 @@ public enum ControlServer {
       }
     }
     v1.post("hosts/:name/heartbeat") { _, context in
-      await Self.answer { try await controller.heartbeat(host: try context.parameters.require("name")) }
+      await Self.answer {
+        let name = try context.parameters.require("name")
+        try context.caller().requireHost(name, "report the heartbeat")
+        return try await controller.heartbeat(host: name)
+      }
     }
     v1.post("workloads/:name/health") { request, context in
       await Self.answer {
         let report = try await request.decode(as: HealthReport.self, context: context)
         return try await controller.setHealth(
-          workload: try context.parameters.require("name"), service: report.service, healthy: report.healthy)
+          workload: try context.parameters.require("name"), service: report.service, healthy: report.healthy,
+          as: try context.caller())
       }
     }
     v1.post("identity/sign") { request, context in
       await Self.answer {
+        let caller = try context.caller()
         let signing: SigningRequest
         do { signing = try await request.decode(as: SigningRequest.self, context: context) } catch {
           throw ControlError.invalid("body is not {workload, csr}: \(Validation.describe(error))")
         }
-        return try await controller.sign(signing)
+        return try await controller.sign(signing, as: caller)
       }
     }
-    v1.get("identity/trust") { _, _ in await Self.answer { try await controller.trust() } }
-    v1.get("services/:name/endpoints") { _, context in
-      await Self.answer { try await controller.endpoints(of: try context.parameters.require("name")) }
+    v1.get("identity/trust") { _, context in
+      await Self.answer {
+        try context.caller().requireReader()
+        return try await controller.trust()
+      }
     }
+    v1.get("services/:name/endpoints") { _, context in
+      await Self.answer {
+        try context.caller().requireReader()
+        return try await controller.endpoints(of: try context.parameters.require("name"))
+      }
+    }
+    Self.addCredentialRoutes(to: v1, auth: auth)
     for kind in ResourceKind.allCases {
-      v1.get(RouterPath(kind.plural)) { _, _ in
+      v1.get(RouterPath(kind.plural)) { _, context in
         await Self.answer {
+          try context.caller().requireReader()
           let (items, revision) = try await controller.store.list(kind)
           return ResourceList(items: items, revision: revision)
         }
       }
       v1.get(RouterPath("\(kind.plural)/:name")) { _, context in
         await Self.answer {
+          try context.caller().requireReader()
           let key = ResourceKey(kind: kind, name: try context.parameters.require("name"))
           guard let r = try await controller.store.get(key) else {
             throw ControlError.notFound("\(key) not found")
@@ -125,7 +155,11 @@ public enum ControlServer {
       }
       v1.delete(RouterPath("\(kind.plural)/:name")) { _, context in
         await Self.answer {
-          try await controller.delete(ResourceKey(kind: kind, name: try context.parameters.require("name")))
+          let name = try context.parameters.require("name")
+          let gone = try await controller.delete(ResourceKey(kind: kind, name: name), as: try context.caller())
+          // A host taken out of the mesh loses its certificates with it.
+          if kind == .host { _ = try await auth.registry.revoke(.host(name)) }
+          return gone
         }
       }
     }
@@ -159,26 +193,6 @@ public enum ControlServer {
     var b = Self.json(value)
     b.writeString("\n")
     return b
-  }
-}
-
-/// Rejects /v1 requests without the bearer token.
-struct TokenMiddleware: RouterMiddleware {
-  typealias Context = BasicRequestContext
-  let token: String
-
-  func handle(
-    _ request: Request, context: Context, next: (Request, Context) async throws -> Response
-  ) async throws -> Response {
-    let header = request.headers[.authorization] ?? ""
-    guard header == "Bearer \(self.token)" else {
-      return ControlServer.errorResponse(
-        ControlError(
-          status: 401, code: "unauthorized",
-          message: header.isEmpty
-            ? "no token: pass --token or set WEFT_TOKEN" : "the token is not valid for this controller"))
-    }
-    return try await next(request, context)
   }
 }
 

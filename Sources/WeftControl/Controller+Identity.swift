@@ -58,13 +58,17 @@ public struct SignedIdentity: Codable, Sendable, Hashable {
 extension Controller {
   /// Signs a workload's certificate request with the identity the workload's labels and
   /// services give it (``WorkloadIdentity``), never the one the request asks for.
-  public func sign(_ request: SigningRequest, now: Date = Date()) async throws -> SignedIdentity {
+  /// `caller` must be an operator or the workload's host.
+  public func sign(
+    _ request: SigningRequest, as caller: Principal = .admin("internal"), now: Date = Date()
+  ) async throws -> SignedIdentity {
     guard let issuer = self.issuer else {
       throw ControlError(status: 501, code: "no-ca", message: "this controller runs without a CA")
     }
     guard let workload = try await self.store.get(ResourceKey(kind: .workload, name: request.workload)) else {
       throw ControlError.notFound("workload/\(request.workload) not found")
     }
+    try caller.requireWrite(workload, existing: workload)
     let csr: CertificateSigningRequest
     do { csr = try CertificateSigningRequest(pemEncoded: request.csr) } catch {
       throw ControlError.invalid(

@@ -34,12 +34,16 @@ public actor Controller {
 
   /// Validates every resource (on its own, against the store and against each other) and only
   /// then writes them. A bad document leaves the store unchanged. Status fields from the input
-  /// are ignored: status belongs to the controller and agents.
-  public func apply(_ resources: [Resource]) async throws -> [Resource] {
-    try await self.serialized { try await self.applyUnserialized(resources) }
+  /// are ignored: status belongs to the controller and agents. `caller` must be allowed to write
+  /// every one of them (``Principal/requireWrite(_:existing:)``), checked against the store
+  /// inside the same serialized write.
+  public func apply(_ resources: [Resource], as caller: Principal = .admin("internal")) async throws
+    -> [Resource]
+  {
+    try await self.serialized { try await self.applyUnserialized(resources, as: caller) }
   }
 
-  private func applyUnserialized(_ resources: [Resource]) async throws -> [Resource] {
+  private func applyUnserialized(_ resources: [Resource], as caller: Principal) async throws -> [Resource] {
     var (existing, _) = try await self.store.list(nil)
     var planned: [Resource] = []
     for var r in resources {
@@ -47,6 +51,7 @@ public actor Controller {
       guard r.kind != .host else {
         throw ControlError.invalid("\(r.key): hosts are registered by their agents (weft agent), not applied")
       }
+      try caller.requireWrite(r, existing: existing.first { $0.key == r.key })
       r.status = existing.first { $0.key == r.key }?.status
       try Validation.validate(r, against: existing)
       if r.kind == .network { r = try self.withVNI(r, existing: existing) }
@@ -63,8 +68,17 @@ public actor Controller {
   }
 
   /// Deletes a resource. Deleting a network or host also releases the leases that pointed at it.
-  public func delete(_ key: ResourceKey) async throws -> Resource {
-    try await self.serialized { try await self.deleteUnserialized(key) }
+  /// `caller` must be allowed to write it.
+  public func delete(_ key: ResourceKey, as caller: Principal = .admin("internal")) async throws -> Resource {
+    try await self.serialized {
+      if case .admin = caller {
+      } else if let existing = try await self.store.get(key) {
+        try caller.requireWrite(existing, existing: existing)
+      } else {
+        try caller.requireAdmin("delete \(key)")
+      }
+      return try await self.deleteUnserialized(key)
+    }
   }
 
   private func deleteUnserialized(_ key: ResourceKey) async throws -> Resource {
@@ -264,12 +278,16 @@ public actor Controller {
     return ServiceEndpoint.of(spec, named: service, in: try await self.store.list(.workload).resources)
   }
 
-  /// Records what a host's agent found of a workload's health for a service (in its status).
-  public func setHealth(workload: String, service: String, healthy: Bool) async throws -> Resource {
+  /// Records what a host's agent found of a workload's health for a service (in its status);
+  /// `caller` must be an operator or the workload's host.
+  public func setHealth(
+    workload: String, service: String, healthy: Bool, as caller: Principal = .admin("internal")
+  ) async throws -> Resource {
     try await self.serialized {
       guard var r = try await self.store.get(ResourceKey(kind: .workload, name: workload)) else {
         throw ControlError.notFound("workload/\(workload) not found")
       }
+      try caller.requireWrite(r, existing: r)
       var status = (try r.decodeStatus(WorkloadStatus.self)) ?? WorkloadStatus()
       guard status.health[service] != healthy else { return r }
       status.health[service] = healthy

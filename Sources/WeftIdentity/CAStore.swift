@@ -94,7 +94,7 @@ public struct CAStore: Sendable {
 
   /// Writes `text` to `url` atomically with `mode`: the file is created with it, so a key never
   /// exists with looser rights, and renamed into place.
-  static func write(_ text: String, to url: URL, mode: mode_t) throws {
+  public static func write(_ text: String, to url: URL, mode: mode_t) throws {
     let temporary = url.deletingLastPathComponent().appendingPathComponent(
       ".\(url.lastPathComponent).\(getpid())")
     let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)

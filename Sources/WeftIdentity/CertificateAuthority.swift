@@ -69,12 +69,23 @@ public struct CertificateAuthority: Sendable {
     _ request: CertificateSigningRequest, for identity: SPIFFEID, now: Date = Date(),
     lifetime: TimeInterval = 86_400
   ) throws -> IssuedCertificate {
-    guard request.publicKey.isValidSignature(request.signature, for: request) else {
-      throw IdentityError(.badSignature, "the signing request for \(identity) is not signed by its own key")
-    }
     guard identity.trustDomain == self.trustDomain else {
       throw IdentityError(
         .wrongIdentity, "\(identity) is not in this CA's trust domain \(self.trustDomain)")
+    }
+    return try self.issue(
+      request, names: [.uniformResourceIdentifier(identity.uri)], usages: [.serverAuth, .clientAuth],
+      what: identity.uri, now: now, lifetime: lifetime)
+  }
+
+  /// Signs `request` with exactly `names` as subject alternative names and `usages` as extended
+  /// key usages (the request's own names are ignored); `what` names the certificate in errors.
+  public func issue(
+    _ request: CertificateSigningRequest, names: [GeneralName], usages: [ExtendedKeyUsage.Usage],
+    what: String, now: Date = Date(), lifetime: TimeInterval = 86_400
+  ) throws -> IssuedCertificate {
+    guard request.publicKey.isValidSignature(request.signature, for: request) else {
+      throw IdentityError(.badSignature, "the signing request for \(what) is not signed by its own key")
     }
     let notAfter = min(now.addingTimeInterval(lifetime), self.certificate.notValidAfter)
     let leaf = try Certificate(
@@ -85,8 +96,8 @@ public struct CertificateAuthority: Sendable {
       extensions: try Certificate.Extensions {
         Critical(BasicConstraints.notCertificateAuthority)
         Critical(KeyUsage(digitalSignature: true))
-        try ExtendedKeyUsage([.serverAuth, .clientAuth])
-        SubjectAlternativeNames([.uniformResourceIdentifier(identity.uri)])
+        try ExtendedKeyUsage(usages)
+        SubjectAlternativeNames(names)
         AuthorityKeyIdentifier(
           keyIdentifier: try self.certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
       }, issuerPrivateKey: self.key)

@@ -1,5 +1,6 @@
 import Foundation
 import WeftClient
+import WeftControl
 import WeftLinux
 import WeftModel
 
@@ -35,6 +36,7 @@ extension Lab {
         try Self.save(state)
       }
       state.control?.urls = urls
+      state.control?.ca = Self.caFile(name)
       try Self.save(state)
       progress(
         "  start controller, pid \(controllerPID), \(urls.joined(separator: " ")) (\(Self.format(clock.now - t0)))"
@@ -44,13 +46,18 @@ extension Lab {
       guard let socketURL = state.control?.socketURL, let loopback = state.control?.loopbackURL else {
         throw LabError(.system, "the controller did not report its addresses")
       }
+      let client = try ControlClient(
+        baseURL: loopback,
+        credentials: ClientCredentials(token: token, ca: try String(contentsOfFile: Self.caFile(name), encoding: .utf8)))
       for (i, host) in state.hosts.enumerated() {
+        // Each agent joins with a token good for its own host, once, for ten minutes.
+        let bootstrap = try await client.createToken(
+          TokenRequest(role: .bootstrap, ttlSeconds: 600, uses: 1, host: host.name, description: "lab \(name)"))
         state.control?.agents[host.name] = try Self.startAgent(
-          lab: name, host: host, controller: socketURL, token: token,
+          lab: name, host: host, controller: socketURL, bootstrapToken: bootstrap.token,
           datapath: Self.datapath(datapath, host: i))
         try Self.save(state)
       }
-      let client = ControlClient(baseURL: loopback, token: token)
       let expected = Set(state.hosts.map(\.name))
       _ = try await Self.waitFor("every agent to join (see \(dir)/host*.log)") { () -> Bool? in
         let joined = Set(((try? await client.list(.host))?.items ?? []).map(\.metadata.name))
@@ -89,6 +96,9 @@ extension Lab {
     return (pid, urls)
   }
 
+  /// The control plane's CA certificate of a lab's controller.
+  public static func caFile(_ name: String) -> String { "\(Self.directory(name))/controller/control-ca/ca.pem" }
+
   /// Stops the lab's controller (agents and datapaths carry on with what they have).
   public static func stopController(lab name: String) throws(LabError) {
     guard let state = Self.load(name), let control = state.control else {
@@ -119,9 +129,11 @@ extension Lab {
     }
   }
 
-  /// Starts the agent of one lab host inside its namespace; returns its pid.
+  /// Starts the agent of one lab host inside its namespace; returns its pid. The agent trusts
+  /// the lab's control-plane CA and joins with `bootstrapToken` unless it already holds a
+  /// certificate in its state directory.
   static func startAgent(
-    lab name: String, host: LabHost, controller: String, token: String, datapath: String,
+    lab name: String, host: LabHost, controller: String, bootstrapToken: String?, datapath: String,
     executable: String = Lab.executable
   ) throws -> Int32 {
     let dir = Self.directory(name)
@@ -129,8 +141,9 @@ extension Lab {
     return try NetworkNamespace(host.namespace).spawnDetached(
       [
         executable, "agent", "--controller", controller, "--name", host.name, "--underlay-ip", address,
-        "--datapath", datapath, "--state", "\(dir)/\(host.name)",
-      ], logPath: "\(dir)/\(host.name).log", environment: ["WEFT_TOKEN": token])
+        "--datapath", datapath, "--state", "\(dir)/\(host.name)", "--ca", Self.caFile(name),
+      ], logPath: "\(dir)/\(host.name).log",
+      environment: bootstrapToken.map { ["WEFT_BOOTSTRAP_TOKEN": $0] } ?? [:])
   }
 
   /// Stops a lab host's agent (its datapath stays as it is); `start` starts it again.
@@ -163,14 +176,17 @@ extension Lab {
   }
 
   /// Starts a lab host's agent again after ``stopAgent(lab:host:)`` (or restarts a running one).
-  public static func startAgent(lab name: String, host hostName: String) throws(LabError) {
+  public static func startAgent(lab name: String, host hostName: String) async throws(LabError) {
     guard var state = Self.load(name), let control = state.control, let socket = control.socketURL,
       let host = state.hosts.first(where: { $0.name == hostName })
     else { throw LabError(.notFound, "lab '\(name)' has no agent on '\(hostName)'") }
     if let pid = control.agents[hostName], Self.isOurs(pid, lab: name) { Spawn.stop(pid) }
+    // A token in case the agent's certificate is gone (unused when it still has one).
+    let bootstrap = try? await Self.client(name).createToken(
+      TokenRequest(role: .bootstrap, ttlSeconds: 600, uses: 1, host: hostName, description: "lab \(name)"))
     do {
       state.control?.agents[hostName] = try Self.startAgent(
-        lab: name, host: host, controller: socket, token: control.token,
+        lab: name, host: host, controller: socket, bootstrapToken: bootstrap?.token,
         datapath: Self.datapath(control.datapath, host: state.hosts.firstIndex { $0.name == hostName } ?? 0),
         executable: control.executable ?? Self.executable)
       try Self.save(state)
@@ -197,6 +213,11 @@ extension Lab {
     guard let control = state.control, let url = control.loopbackURL else {
       throw LabError(.badInput, "lab '\(name)' runs no control plane (it was made with --no-control-plane)")
     }
-    return ControlClient(baseURL: url, token: control.token)
+    do {
+      let ca = try String(contentsOfFile: control.ca ?? Self.caFile(name), encoding: .utf8)
+      return try ControlClient(baseURL: url, credentials: ClientCredentials(token: control.token, ca: ca))
+    } catch {
+      throw LabError(.system, "lab '\(name)': cannot use the controller's CA: \(error)")
+    }
   }
 }

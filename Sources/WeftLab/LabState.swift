@@ -58,11 +58,13 @@ public struct LabControlPlane: Codable, Sendable, Equatable {
   public var agents: [String: Int32]
   /// The weft executable the controller and agents run (restarts use the same one).
   public var executable: String?
+  /// The control plane's CA certificate (PEM file) that clients trust the controller by.
+  public var ca: String?
 
   /// The loopback URL.
-  public var loopbackURL: String? { self.urls.first { $0.hasPrefix("http://") } }
+  public var loopbackURL: String? { self.urls.first { $0.hasPrefix("https://") } }
   /// The unix-socket URL.
-  public var socketURL: String? { self.urls.first { $0.hasPrefix("http+unix://") } }
+  public var socketURL: String? { self.urls.first { $0.hasPrefix("https+unix://") } }
 }
 
 /// A workload in a lab: a namespace attached to a network on a host.

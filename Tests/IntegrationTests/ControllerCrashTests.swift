@@ -21,7 +21,8 @@ func startController(_ dir: String) async throws -> (Int32, ControlClient) {
     try await Task.sleep(for: .milliseconds(100))
   }
   let url = try String(contentsOfFile: ready, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-  return (pid, ControlClient(baseURL: url, token: "crash-test"))
+  let ca = try String(contentsOfFile: "\(dir)/control-ca/ca.pem", encoding: .utf8)
+  return (pid, try ControlClient(baseURL: url, credentials: ClientCredentials(token: "crash-test", ca: ca)))
 }
 
 /// A count shared between tasks.

@@ -130,7 +130,7 @@ struct OverlayScenarioTests {
       try labExec(lab, "b1", "iperf3", "-c", address["b3"]!, "-t", "3", "-p", "5202")
     }.value
     try await Task.sleep(for: .milliseconds(800))
-    try Lab.startAgent(lab: lab, host: "host1")  // restarts the running agent
+    try await Lab.startAgent(lab: lab, host: "host1")  // restarts the running agent
     let result = try await during
     let restarted = try #require(Lab.load(lab)?.control?.agents["host1"])
     let cmdline = String(
