@@ -144,6 +144,8 @@ let package = Package(
       dependencies: [
         "WeftControl", "WeftClient", "WeftStore", "WeftModel", "WeftWire", "WeftIdentity", "WeftAgent",
         .product(name: "HummingbirdTesting", package: "hummingbird"),
+        .product(name: "HummingbirdTLS", package: "hummingbird"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "X509", package: "swift-certificates"),
       ]
     ),

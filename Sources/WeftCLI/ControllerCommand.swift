@@ -131,9 +131,8 @@ struct ControllerCommand: AsyncParsableCommand {
     return auth
   }
 
-  /// TLS 1.3 with a fresh server certificate from the control plane's CA, naming localhost, this
-  /// host's name, every listen address and `--tls-san`; client certificates optional (tokens
-  /// are the other way in) but verified against that CA when sent.
+  /// The API's TLS (``ControlPlanePKI/serverTLSConfiguration(names:)``), the certificate naming
+  /// localhost, this host's name, every listen address and `--tls-san`.
   func serverTLS(pki: ControlPlanePKI) throws -> TLSConfiguration {
     var names = ["localhost", "weft-controller", ProcessInfo.processInfo.hostName] + self.tlsSAN
     for text in listen where !text.hasPrefix("unix:") {
@@ -141,17 +140,8 @@ struct ControllerCommand: AsyncParsableCommand {
         names.append(String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
       }
     }
-    let server = try pki.serverCredentials(names: names.filter { !$0.isEmpty && $0 != "0.0.0.0" && $0 != "::" })
-    let pem = try server.pem()
-    var tls = TLSConfiguration.makeServerConfiguration(
-      certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(pem.chain.utf8)).map { .certificate($0) },
-      privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pem.key.utf8), format: .pem)))
-    tls.minimumTLSVersion = .tlsv13
-    tls.trustRoots = .certificates([
-      try NIOSSLCertificate(bytes: try pki.authority.certificate.serializeAsPEM().derBytes, format: .der)
-    ])
-    tls.certificateVerification = .optionalVerification
-    return tls
+    return try pki.serverTLSConfiguration(
+      names: names.filter { !$0.isEmpty && $0 != "0.0.0.0" && $0 != "::" })
   }
 
   /// Parses `ADDRESS:PORT` or `unix:PATH`.

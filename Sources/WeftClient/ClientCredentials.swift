@@ -31,6 +31,8 @@ public struct ClientCredentials: Sendable, Hashable {
   func httpClient(unixSocket: Bool) throws -> HTTPClient {
     var configuration = HTTPClient.Configuration()
     configuration.timeout.connect = .seconds(10)
+    // A refused handshake will not pass on a second try; callers retry with their own backoff.
+    configuration.connectionPool.retryConnectionEstablishment = false
     if let ca {
       var tls = TLSConfiguration.makeClientConfiguration()
       tls.minimumTLSVersion = .tlsv13
