@@ -13,7 +13,8 @@ public struct WeftCommand: AsyncParsableCommand {
     abstract: "Weft: a container overlay network (VXLAN) with a service mesh on top.",
     subcommands: [
       ControllerCommand.self, AgentCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self,
-      LabCommand.self, EchoCommand.self, ProxyCommand.self, PolicyCommand.self,
+      LabCommand.self, EchoCommand.self, ProxyCommand.self, PolicyCommand.self, TokenCommand.self,
+      CertificateCommand.self,
     ]
   )
 }
