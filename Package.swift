@@ -59,7 +59,8 @@ let package = Package(
     .target(
       name: "WeftClient",
       dependencies: [
-        "WeftModel", "WeftControl", "WeftIdentity", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        "WeftModel", "WeftControl", "WeftIdentity",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
       ]
     ),
@@ -104,7 +105,9 @@ let package = Package(
     .executableTarget(name: "weft-cni", dependencies: ["WeftCNI"]),
     .target(
       name: "WeftLab",
-      dependencies: ["WeftLinux", "WeftWire", "WeftModel", "WeftClient", "WeftControl", "WeftAgent", "WeftDatapath"]
+      dependencies: [
+        "WeftLinux", "WeftWire", "WeftModel", "WeftClient", "WeftControl", "WeftAgent", "WeftDatapath",
+      ]
     ),
     .target(
       name: "WeftCLI",

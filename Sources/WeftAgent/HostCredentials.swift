@@ -64,7 +64,8 @@ public struct HostCredentials: Sendable {
   @discardableResult
   public func renew(through client: ControlClient) async throws -> Date {
     let (key, request) = try WorkloadCredentials.request(for: self.host)
-    let answer = try await client.renewCertificate(host: self.host, csr: try request.serializeAsPEM().pemString)
+    let answer = try await client.renewCertificate(
+      host: self.host, csr: try request.serializeAsPEM().pemString)
     try client.use(try self.store(key: key, answer: answer))
     return try self.renewAt()
   }
@@ -90,7 +91,8 @@ public struct HostCredentials: Sendable {
   }
 
   private func load() throws -> WorkloadCredentials {
-    let key = try Certificate.PrivateKey(pemEncoded: try String(contentsOfFile: self.keyPath, encoding: .utf8))
+    let key = try Certificate.PrivateKey(
+      pemEncoded: try String(contentsOfFile: self.keyPath, encoding: .utf8))
     let chain = try TrustBundle.certificates(
       pem: try String(contentsOfFile: self.chainPath, encoding: .utf8), what: self.chainPath)
     return try WorkloadCredentials(key: key, chain: chain)

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import WeftAgent
 import WeftClient
 import WeftControl
-import WeftAgent
 import WeftDatapath
 import WeftLinux
 import WeftWire
@@ -69,7 +69,9 @@ struct AgentCommand: AsyncParsableCommand {
     } catch let error as ControlError {
       throw ValidationError("host \(hostName) could not get its certificate: \(error.message)")
     }
-    print("host certificate in \(state)/host.pem, renewed from \((try? credentials.renewAt()).map { "\($0)" } ?? "now")")
+    print(
+      "host certificate in \(state)/host.pem, renewed from \((try? credentials.renewAt()).map { "\($0)" } ?? "now")"
+    )
     let userspace = datapath == "userspace" ? UserspaceDatapath(netlink: netlink) : nil
     let agent = Agent(
       client: controlClient,

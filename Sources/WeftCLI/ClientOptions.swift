@@ -35,7 +35,8 @@ struct ClientOptions: ParsableArguments {
       return try? String(contentsOfFile: "/var/lib/weft/control-ca/ca.pem", encoding: .utf8)
     }
     do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-      throw ValidationError("cannot read the CA file '\(path)' (--ca, WEFT_CA): \(error.localizedDescription)")
+      throw ValidationError(
+        "cannot read the CA file '\(path)' (--ca, WEFT_CA): \(error.localizedDescription)")
     }
   }
 
@@ -52,7 +53,8 @@ struct ClientOptions: ParsableArguments {
     }
     guard let ca = try self.caPEM() else {
       throw ValidationError(
-        "no CA to trust the controller at \(url) by: pass --ca or set WEFT_CA (the controller's DATA/control-ca/ca.pem)")
+        "no CA to trust the controller at \(url) by: pass --ca or set WEFT_CA (the controller's DATA/control-ca/ca.pem)"
+      )
     }
     var credentials = ClientCredentials(token: token, ca: ca)
     if certPath != nil || keyPath != nil {

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import HummingbirdTLS
-import NIOSSL
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import WeftControl
 import WeftIdentity
@@ -117,16 +117,20 @@ struct ControllerCommand: AsyncParsableCommand {
     let operatorToken = (self.token ?? ProcessInfo.processInfo.environment["WEFT_TOKEN"]).flatMap {
       $0.isEmpty ? nil : $0
     }
-    let registry = try AuthRegistry(path: "\(data)/auth.json", operatorTokens: operatorToken.map { [$0] } ?? [])
-    let (controlCA, _) = try CAStore(directory: URL(fileURLWithPath: "\(data)/control-ca"))
-      .loadOrCreate(trustDomain: self.trustDomain)
+    let registry = try AuthRegistry(
+      path: "\(data)/auth.json", operatorTokens: operatorToken.map { [$0] } ?? [])
+    let (controlCA, _) = try CAStore(
+      directory: URL(fileURLWithPath: "\(data)/control-ca"), name: "Weft control plane CA"
+    )
+    .loadOrCreate(trustDomain: self.trustDomain)
     let auth = ControlAuth(
       registry: registry, pki: ControlPlanePKI(authority: controlCA),
       clientCertificateLifetime: self.clientCertificateHours * 3600)
     if await !registry.hasAdminToken {
       let made = try await registry.createToken(role: .admin, description: "first admin token")
       try CAStore.write(made.token + "\n", to: URL(fileURLWithPath: "\(data)/admin-token"), mode: 0o600)
-      print("weft controller: made the first admin token; it is in \(data)/admin-token (mode 0600), nowhere else")
+      print(
+        "weft controller: made the first admin token; it is in \(data)/admin-token (mode 0600), nowhere else")
     }
     return auth
   }

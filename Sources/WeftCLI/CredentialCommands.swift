@@ -50,7 +50,9 @@ struct TokenCommand: AsyncParsableCommand {
 
     static func seconds(_ text: String) throws -> Double {
       let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-      if let unit = text.last.flatMap({ units[$0] }), let n = Double(text.dropLast()), n > 0 { return n * unit }
+      if let unit = text.last.flatMap({ units[$0] }), let n = Double(text.dropLast()), n > 0 {
+        return n * unit
+      }
       if let n = Double(text), n > 0 { return n }
       throw ValidationError("--ttl '\(text)' is not a duration such as 600, 10m, 1h or 7d")
     }
@@ -70,7 +72,9 @@ struct TokenCommand: AsyncParsableCommand {
           t.usesLeft.map(String.init) ?? "-", t.description ?? "",
         ]
       }
-      print(ResourceTable.align([["ID", "ROLE", "HOST", "EXPIRES", "USES LEFT", "DESCRIPTION"]] + rows), terminator: "")
+      print(
+        ResourceTable.align([["ID", "ROLE", "HOST", "EXPIRES", "USES LEFT", "DESCRIPTION"]] + rows),
+        terminator: "")
     }
   }
 
@@ -101,7 +105,9 @@ struct CertificateCommand: AsyncParsableCommand {
   struct Issue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Make a key here and get an operator's client certificate for it.",
-      discussion: "Writes DIR/NAME-key.pem (mode 0600), DIR/NAME.pem and DIR/ca.pem; use them with --cert, --key, --ca.")
+      discussion:
+        "Writes DIR/NAME-key.pem (mode 0600), DIR/NAME.pem and DIR/ca.pem; use them with --cert, --key, --ca."
+    )
 
     @Option(help: "The operator's name.")
     var user: String
@@ -119,10 +125,13 @@ struct CertificateCommand: AsyncParsableCommand {
       try FileManager.default.createDirectory(atPath: self.out, withIntermediateDirectories: true)
       let dir = URL(fileURLWithPath: self.out)
       try CAStore.write(
-        try key.serializeAsPEM().pemString + "\n", to: dir.appendingPathComponent("\(self.user)-key.pem"), mode: 0o600)
+        try key.serializeAsPEM().pemString + "\n", to: dir.appendingPathComponent("\(self.user)-key.pem"),
+        mode: 0o600)
       try CAStore.write(issued.chain, to: dir.appendingPathComponent("\(self.user).pem"), mode: 0o644)
       try CAStore.write(issued.ca, to: dir.appendingPathComponent("ca.pem"), mode: 0o644)
-      print("\(issued.subject): \(self.out)/\(self.user).pem and \(self.user)-key.pem, valid until \(issued.notAfter)")
+      print(
+        "\(issued.subject): \(self.out)/\(self.user).pem and \(self.user)-key.pem, valid until \(issued.notAfter)"
+      )
     }
   }
 

@@ -17,7 +17,9 @@ public struct ClientCredentials: Sendable, Hashable {
   public var ca: String?
 
   /// Creates credentials.
-  public init(token: String? = nil, certificateChain: String? = nil, privateKey: String? = nil, ca: String? = nil) {
+  public init(
+    token: String? = nil, certificateChain: String? = nil, privateKey: String? = nil, ca: String? = nil
+  ) {
     self.token = token
     self.certificateChain = certificateChain
     self.privateKey = privateKey

@@ -24,7 +24,8 @@ public struct ControlClient: Sendable {
   public init(baseURL: String, credentials: ClientCredentials) throws {
     self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
     self.transport = ControlTransport(
-      http: try credentials.httpClient(unixSocket: baseURL.hasPrefix("https+unix:")), credentials: credentials,
+      http: try credentials.httpClient(unixSocket: baseURL.hasPrefix("https+unix:")),
+      credentials: credentials,
       owned: true)
   }
 

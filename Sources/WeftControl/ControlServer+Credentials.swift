@@ -18,7 +18,8 @@ public struct TokenRequest: Codable, Sendable, Hashable {
 
   /// Creates a request.
   public init(
-    role: TokenRole, ttlSeconds: Double? = nil, uses: Int? = nil, host: String? = nil, description: String? = nil
+    role: TokenRole, ttlSeconds: Double? = nil, uses: Int? = nil, host: String? = nil,
+    description: String? = nil
   ) {
     self.role = role
     self.ttlSeconds = ttlSeconds
@@ -76,7 +77,9 @@ extension ControlServer {
             "body is not {role: admin|bootstrap, ttlSeconds?, uses?, host?, description?}: \(error)")
         }
         if let uses = asked.uses, uses < 1 { throw ControlError.invalid("uses \(uses): must be 1 or more") }
-        if let ttl = asked.ttlSeconds, ttl <= 0 { throw ControlError.invalid("ttlSeconds \(ttl): must be positive") }
+        if let ttl = asked.ttlSeconds, ttl <= 0 {
+          throw ControlError.invalid("ttlSeconds \(ttl): must be positive")
+        }
         if asked.host != nil && asked.role != .bootstrap {
           throw ControlError.invalid("host: only a bootstrap token is made for one host")
         }
@@ -99,7 +102,9 @@ extension ControlServer {
       await Self.answer {
         try context.caller().requireAdmin("delete tokens")
         let id = try context.parameters.require("id")
-        guard try await auth.registry.deleteToken(id) else { throw ControlError.notFound("token \(id) not found") }
+        guard try await auth.registry.deleteToken(id) else {
+          throw ControlError.notFound("token \(id) not found")
+        }
         return ["deleted": id]
       }
     }
@@ -114,7 +119,8 @@ extension ControlServer {
             throw Principal.forbidden("bootstrap token \(record.id) is for host \(only), not \(name)")
           }
         case .host:
-          throw Principal.forbidden("\(caller) already has a certificate; renew it at /v1/hosts/\(name)/certificate")
+          throw Principal.forbidden(
+            "\(caller) already has a certificate; renew it at /v1/hosts/\(name)/certificate")
         }
         let csr = try await Self.signingRequest(request, context: context, for: "host \(name)")
         if case .bootstrap(let record) = caller { try await auth.registry.consume(record.id) }

@@ -156,7 +156,8 @@ public enum ControlServer {
       v1.delete(RouterPath("\(kind.plural)/:name")) { _, context in
         await Self.answer {
           let name = try context.parameters.require("name")
-          let gone = try await controller.delete(ResourceKey(kind: kind, name: name), as: try context.caller())
+          let gone = try await controller.delete(
+            ResourceKey(kind: kind, name: name), as: try context.caller())
           // A host taken out of the mesh loses its certificates with it.
           if kind == .host { _ = try await auth.registry.revoke(.host(name)) }
           return gone

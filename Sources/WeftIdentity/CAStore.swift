@@ -10,9 +10,14 @@ import X509
 public struct CAStore: Sendable {
   /// The directory.
   public let directory: URL
+  /// The name a root made here gets (with the trust domain and the time).
+  public let name: String
 
   /// A store in `directory` (made when missing, mode 0700).
-  public init(directory: URL) { self.directory = directory }
+  public init(directory: URL, name: String = "Weft mesh CA") {
+    self.directory = directory
+    self.name = name
+  }
 
   private func file(_ name: String) -> URL { self.directory.appendingPathComponent(name) }
 
@@ -34,7 +39,7 @@ public struct CAStore: Sendable {
       )
     }
     if !haveCertificate {
-      let generated = try CertificateAuthority.generate(trustDomain: trustDomain, now: now)
+      let generated = try CertificateAuthority.generate(trustDomain: trustDomain, now: now, name: self.name)
       let pem = try generated.pem()
       try Self.write(pem.key, to: keyFile, mode: 0o600)
       try Self.write(pem.certificate, to: certificateFile, mode: 0o644)
@@ -65,7 +70,7 @@ public struct CAStore: Sendable {
   /// have expired; then ``retire(keeping:)`` drops the old roots.
   public func rotate(trustDomain: String, now: Date = Date()) throws -> (CertificateAuthority, TrustBundle) {
     let (_, old) = try self.loadOrCreate(trustDomain: trustDomain, now: now)
-    let fresh = try CertificateAuthority.generate(trustDomain: trustDomain, now: now)
+    let fresh = try CertificateAuthority.generate(trustDomain: trustDomain, now: now, name: self.name)
     let pem = try fresh.pem()
     try Self.write(pem.key, to: self.file("ca-key.pem"), mode: 0o600)
     try Self.write(pem.certificate, to: self.file("ca.pem"), mode: 0o644)

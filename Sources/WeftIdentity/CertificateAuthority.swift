@@ -39,14 +39,16 @@ public struct CertificateAuthority: Sendable {
     self.trustDomain = trustDomain
   }
 
-  /// A new self-signed root (ECDSA P-256) for `trustDomain`, valid from a minute before `now`.
+  /// A new self-signed root (ECDSA P-256) for `trustDomain`, valid from a minute before `now`,
+  /// named `name` and the trust domain.
   public static func generate(
-    trustDomain: String, now: Date = Date(), lifetime: TimeInterval = 10 * 365 * 86_400
+    trustDomain: String, now: Date = Date(), lifetime: TimeInterval = 10 * 365 * 86_400,
+    name: String = "Weft mesh CA"
   ) throws -> CertificateAuthority {
     let key = Certificate.PrivateKey(P256.Signing.PrivateKey())
     let name = try DistinguishedName {
       OrganizationName("Weft")
-      CommonName("Weft mesh CA \(trustDomain) \(Int(now.timeIntervalSince1970))")
+      CommonName("\(name) \(trustDomain) \(Int(now.timeIntervalSince1970))")
     }
     let certificate = try Certificate(
       version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: key.publicKey,

@@ -42,7 +42,9 @@ public enum ControlSubject: Hashable, Sendable, CustomStringConvertible {
   public init?(certificate: Certificate, trustDomain: String) {
     let names = (try? certificate.extensions.subjectAlternativeNames).map { Array($0) } ?? []
     let subjects = names.compactMap { name -> ControlSubject? in
-      if case .uniformResourceIdentifier(let uri) = name { return ControlSubject(uri: uri, trustDomain: trustDomain) }
+      if case .uniformResourceIdentifier(let uri) = name {
+        return ControlSubject(uri: uri, trustDomain: trustDomain)
+      }
       return nil
     }
     guard subjects.count == 1 else { return nil }

@@ -48,11 +48,13 @@ extension Lab {
       }
       let client = try ControlClient(
         baseURL: loopback,
-        credentials: ClientCredentials(token: token, ca: try String(contentsOfFile: Self.caFile(name), encoding: .utf8)))
+        credentials: ClientCredentials(
+          token: token, ca: try String(contentsOfFile: Self.caFile(name), encoding: .utf8)))
       for (i, host) in state.hosts.enumerated() {
         // Each agent joins with a token good for its own host, once, for ten minutes.
         let bootstrap = try await client.createToken(
-          TokenRequest(role: .bootstrap, ttlSeconds: 600, uses: 1, host: host.name, description: "lab \(name)"))
+          TokenRequest(
+            role: .bootstrap, ttlSeconds: 600, uses: 1, host: host.name, description: "lab \(name)"))
         state.control?.agents[host.name] = try Self.startAgent(
           lab: name, host: host, controller: socketURL, bootstrapToken: bootstrap.token,
           datapath: Self.datapath(datapath, host: i))
@@ -97,7 +99,9 @@ extension Lab {
   }
 
   /// The control plane's CA certificate of a lab's controller.
-  public static func caFile(_ name: String) -> String { "\(Self.directory(name))/controller/control-ca/ca.pem" }
+  public static func caFile(_ name: String) -> String {
+    "\(Self.directory(name))/controller/control-ca/ca.pem"
+  }
 
   /// Stops the lab's controller (agents and datapaths carry on with what they have).
   public static func stopController(lab name: String) throws(LabError) {

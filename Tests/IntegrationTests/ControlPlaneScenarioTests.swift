@@ -42,18 +42,24 @@ struct ControlPlaneScenarioTests {
 
     // sslscan, an independent TLS client, against the API: TLS 1.3 only, AEAD suites only.
     let scan = try runTool("/usr/bin/sslscan", ["--no-colour", "--no-heartbleed", "127.0.0.1:\(port)"]).output
-    for line in ["TLSv1.3   enabled", "TLSv1.2   disabled", "TLSv1.1   disabled", "TLSv1.0   disabled", "SSLv3     disabled"] {
+    for line in [
+      "TLSv1.3   enabled", "TLSv1.2   disabled", "TLSv1.1   disabled", "TLSv1.0   disabled",
+      "SSLv3     disabled",
+    ] {
       #expect(scan.contains(line), "sslscan: \(line) in \(scan)")
     }
     let suites = scan.split(separator: "\n").filter { $0.hasPrefix("Accepted") || $0.hasPrefix("Preferred") }
     #expect(
-      !suites.isEmpty && suites.allSatisfy { $0.contains("TLSv1.3") && ($0.contains("GCM") || $0.contains("POLY1305")) },
+      !suites.isEmpty
+        && suites.allSatisfy { $0.contains("TLSv1.3") && ($0.contains("GCM") || $0.contains("POLY1305")) },
       "\(suites)")
     // Plain HTTP gets nowhere; TLS without credentials gets 401.
-    let plain = try runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v1/hosts"])
+    let plain = try runTool(
+      "/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/v1/hosts"])
     #expect(plain.output != "200" && plain.output != "401", "plain HTTP: \(plain.output)")
     func curl(_ args: [String]) throws -> String {
-      try runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca] + args).output
+      try runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", ca] + args)
+        .output
     }
     #expect(try curl(["\(url)/v1/hosts"]) == "401")
 
@@ -67,8 +73,12 @@ struct ControlPlaneScenarioTests {
     // One agent cannot modify another host's objects.
     #expect(try curl(host1 + ["-X", "POST", "\(url)/v1/hosts/host2/heartbeat"]) == "403")
     #expect(try curl(host1 + ["-X", "DELETE", "\(url)/v1/hosts/host2"]) == "403")
-    let workload = #"{"items":[{"apiVersion":"weft/v1","kind":"Workload","metadata":{"name":"w"},"spec":{"network":"blue","host":"host2"}}]}"#
-    #expect(try curl(host1 + ["-X", "POST", "-H", "Content-Type: application/json", "-d", workload, "\(url)/v1/apply"]) == "403")
+    let workload =
+      #"{"items":[{"apiVersion":"weft/v1","kind":"Workload","metadata":{"name":"w"},"spec":{"network":"blue","host":"host2"}}]}"#
+    #expect(
+      try curl(
+        host1 + ["-X", "POST", "-H", "Content-Type: application/json", "-d", workload, "\(url)/v1/apply"])
+        == "403")
 
     // Revoked: host2's certificate reads and writes nothing; host1 carries on.
     let revoke = try weftArgs([
@@ -82,12 +92,17 @@ struct ControlPlaneScenarioTests {
     #expect(log.contains("auth: refused") && log.contains("host/host2"), "failures are logged")
 
     // Secrets on disk are 0600; the lab's token is nowhere in the controller's files.
-    for file in ["controller/auth.json", "controller/ca/ca-key.pem", "controller/control-ca/ca-key.pem", "host1/host-key.pem"] {
+    for file in [
+      "controller/auth.json", "controller/ca/ca-key.pem", "controller/control-ca/ca-key.pem",
+      "host1/host-key.pem",
+    ] {
       let mode = try FileManager.default.attributesOfItem(atPath: "\(dir)/\(file)")[.posixPermissions] as? Int
       #expect(mode == 0o600, "\(file): \(String(mode ?? 0, radix: 8))")
     }
     let registry = try String(contentsOfFile: "\(dir)/controller/auth.json", encoding: .utf8)
     #expect(!registry.contains(control.token))
-    print("control plane: sslscan \(suites.count) TLS 1.3 AEAD suites; host1 403 on host2's objects; revoked host2 401")
+    print(
+      "control plane: sslscan \(suites.count) TLS 1.3 AEAD suites; host1 403 on host2's objects; revoked host2 401"
+    )
   }
 }

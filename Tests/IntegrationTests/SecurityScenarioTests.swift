@@ -216,7 +216,8 @@ extension MeshLabScenarios {
       let control = try #require(Lab.load(lab)?.control)
       let check = try weftArgs([
         "policy", "check", "--from", "client", "--to", "backend", "--method", "GET", "--path", "/api/admin",
-        "--controller", try #require(control.loopbackURL), "--token", control.token, "--ca", try #require(control.ca),
+        "--controller", try #require(control.loopbackURL), "--token", control.token, "--ca",
+        try #require(control.ca),
       ])
       #expect(
         check.status == 1 && check.output.contains("DENY") && check.output.contains("backend-no-admin"),
@@ -232,7 +233,8 @@ extension MeshLabScenarios {
         "\(tcpCheck.output)")
       let allowed = try weftArgs([
         "policy", "check", "--from", "c2", "--to", "backend", "--method", "POST", "--path", "/items",
-        "--controller", try #require(control.loopbackURL), "--token", control.token, "--ca", try #require(control.ca),
+        "--controller", try #require(control.loopbackURL), "--token", control.token, "--ca",
+        try #require(control.ca),
       ])
       #expect(
         allowed.status == 0 && allowed.output.contains("ALLOW policy 'backend-readers' rule 1"),

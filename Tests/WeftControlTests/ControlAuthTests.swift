@@ -45,7 +45,8 @@ struct SecuredController {
     let tls = try self.pki.serverTLSConfiguration(names: ["127.0.0.1", "localhost"])
     let app = Application(
       router: ControlServer.router(controller: self.controller, auth: self.auth),
-      server: try .tls(.http1(), tlsConfiguration: tls), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+      server: try .tls(.http1(), tlsConfiguration: tls),
+      configuration: .init(address: .hostname("127.0.0.1", port: 0)))
     try await app.test(.live) { client in try await body("https://127.0.0.1:\(client.port!)") }
   }
 
@@ -87,10 +88,12 @@ struct ControlAuthTests {
     try await secured.run { url in
       let admin = try secured.admin(url)
       let made = try await admin.createToken(TokenRequest(role: .bootstrap, host: "host1"))
-      #expect(made.record.usesLeft == 1 && made.record.expires != nil, "bootstrap defaults: once, within an hour")
+      #expect(
+        made.record.usesLeft == 1 && made.record.expires != nil, "bootstrap defaults: once, within an hour")
       let (_, csr) = try WorkloadCredentials.request(for: "host1")
       let pem = try csr.serializeAsPEM().pemString
-      let bootstrap = try ControlClient(baseURL: url, credentials: ClientCredentials(token: made.token, ca: secured.caPEM))
+      let bootstrap = try ControlClient(
+        baseURL: url, credentials: ClientCredentials(token: made.token, ca: secured.caPEM))
       // A bootstrap token reads nothing, and bootstraps only its own host.
       #expect(await status { _ = try await bootstrap.list(.network) } == 403)
       #expect(await status { _ = try await bootstrap.bootstrap(host: "host2", csr: pem) } == 403)
@@ -105,7 +108,8 @@ struct ControlAuthTests {
       // An expired token is refused with the reason.
       let (short, _) = try await secured.auth.registry.createToken(
         role: .bootstrap, ttl: 1, uses: 1, now: Date().addingTimeInterval(-5))
-      let late = try ControlClient(baseURL: url, credentials: ClientCredentials(token: short, ca: secured.caPEM))
+      let late = try ControlClient(
+        baseURL: url, credentials: ClientCredentials(token: short, ca: secured.caPEM))
       do {
         _ = try await late.bootstrap(host: "host3", csr: pem)
         Issue.record("an expired token worked")
@@ -131,13 +135,20 @@ struct ControlAuthTests {
       _ = try await host2.apply([other])
       // Everything of another host, and anything but workloads, is refused.
       #expect(await status { _ = try await host1.heartbeat(host: "host2") } == 403)
-      #expect(await status { _ = try await host1.join(host: "host2", spec: HostSpec(underlay: "198.18.0.9")) } == 403)
+      #expect(
+        await status { _ = try await host1.join(host: "host2", spec: HostSpec(underlay: "198.18.0.9")) }
+          == 403)
       #expect(await status { _ = try await host1.apply([other]) } == 403)
       #expect(await status { _ = try await host1.delete(ResourceKey(kind: .workload, name: "w2")) } == 403)
       #expect(await status { _ = try await host1.delete(ResourceKey(kind: .host, name: "host2")) } == 403)
-      #expect(await status { _ = try await host1.reportHealth(workload: "w2", service: "s", healthy: false) } == 403)
       #expect(
-        await status { _ = try await host1.apply(try Manifest.parse(networksYAML.replacingOccurrences(of: "blue", with: "green"))) }
+        await status { _ = try await host1.reportHealth(workload: "w2", service: "s", healthy: false) } == 403
+      )
+      #expect(
+        await status {
+          _ = try await host1.apply(
+            try Manifest.parse(networksYAML.replacingOccurrences(of: "blue", with: "green")))
+        }
           == 403)
       #expect(await status { _ = try await host1.tokens() } == 403)
       // Moving its own workload onto another host is a write to that host: refused.
@@ -171,17 +182,21 @@ struct ControlAuthTests {
       let old = try ControlClient(baseURL: url, credentials: first)
       #expect(try await old.list(.host).revision != nil, "the old certificate works until it expires")
       // The key is written 0600, and the registry holds hashes only.
-      let keyMode = try FileManager.default.attributesOfItem(
-        atPath: secured.dir.appendingPathComponent("host1/host-key.pem").path)[.posixPermissions] as? Int
+      let keyMode =
+        try FileManager.default.attributesOfItem(
+          atPath: secured.dir.appendingPathComponent("host1/host-key.pem").path)[.posixPermissions] as? Int
       #expect(keyMode == 0o600)
       let made = try await secured.admin(url).createToken(TokenRequest(role: .admin, description: "ci"))
       let registryFile = secured.dir.appendingPathComponent("auth.json").path
       let text = try String(contentsOfFile: registryFile, encoding: .utf8)
-      #expect(!text.contains(AccessToken(made.token)!.secret) && text.contains(AccessToken(made.token)!.secretHash))
+      #expect(
+        !text.contains(AccessToken(made.token)!.secret) && text.contains(AccessToken(made.token)!.secretHash))
       #expect(!text.contains(SecuredController.adminToken), "operator tokens are never written")
-      #expect(try FileManager.default.attributesOfItem(atPath: registryFile)[.posixPermissions] as? Int == 0o600)
+      #expect(
+        try FileManager.default.attributesOfItem(atPath: registryFile)[.posixPermissions] as? Int == 0o600)
       // A made admin token works, and is gone once deleted.
-      let ci = try ControlClient(baseURL: url, credentials: ClientCredentials(token: made.token, ca: secured.caPEM))
+      let ci = try ControlClient(
+        baseURL: url, credentials: ClientCredentials(token: made.token, ca: secured.caPEM))
       #expect(try await ci.list(.network).items.count == 2)
       try await secured.admin(url).deleteToken(made.record.id)
       #expect(await status { _ = try await ci.list(.network) } == 401)
@@ -192,13 +207,16 @@ struct ControlAuthTests {
       let intruder = try ControlClient(
         baseURL: url,
         credentials: ClientCredentials(
-          certificateChain: try forged.pem(), privateKey: try key.serializeAsPEM().pemString, ca: secured.caPEM))
-      #expect(await status { _ = try await intruder.list(.network) } == 0, "unreachable: the handshake failed")
+          certificateChain: try forged.pem(), privateKey: try key.serializeAsPEM().pemString,
+          ca: secured.caPEM))
+      #expect(
+        await status { _ = try await intruder.list(.network) } == 0, "unreachable: the handshake failed")
       // And a client that does not trust the controller's CA will not talk to it.
       let misled = try ControlClient(
         baseURL: url,
         credentials: ClientCredentials(
-          token: SecuredController.adminToken, ca: try foreign.authority.certificate.serializeAsPEM().pemString))
+          token: SecuredController.adminToken,
+          ca: try foreign.authority.certificate.serializeAsPEM().pemString))
       #expect(await status { _ = try await misled.list(.network) } == 0)
     }
   }
@@ -213,8 +231,10 @@ struct ControlAuthTests {
         baseURL: url,
         credentials: ClientCredentials(
           certificateChain: issued.chain, privateKey: try key.serializeAsPEM().pemString, ca: issued.ca))
-      #expect(try await alice.createToken(TokenRequest(role: .bootstrap)).record.role == .bootstrap, "an operator")
-      let guesser = try ControlClient(baseURL: url, credentials: ClientCredentials(token: "guess", ca: secured.caPEM))
+      #expect(
+        try await alice.createToken(TokenRequest(role: .bootstrap)).record.role == .bootstrap, "an operator")
+      let guesser = try ControlClient(
+        baseURL: url, credentials: ClientCredentials(token: "guess", ca: secured.caPEM))
       for _ in 0..<3 { #expect(await status { _ = try await guesser.list(.network) } == 401) }
       // Locked out: refused unseen, even with a good token, from the same address.
       #expect(await status { _ = try await guesser.list(.network) } == 429)
@@ -224,7 +244,10 @@ struct ControlAuthTests {
 
   @Test func tokensParseAndFailuresRefillOverTime() {
     #expect(AccessToken("0123abcd.0123456789abcdef0123456789abcdef") != nil)
-    for bad in ["", "short.0123456789abcdef0123456789abcdef", "0123abcd.0123", "0123abcd-0123456789abcdef0123456789abcdef"] {
+    for bad in [
+      "", "short.0123456789abcdef0123456789abcdef", "0123abcd.0123",
+      "0123abcd-0123456789abcdef0123456789abcdef",
+    ] {
       #expect(AccessToken(bad) == nil, "\(bad)")
     }
     let made = AccessToken.generate()

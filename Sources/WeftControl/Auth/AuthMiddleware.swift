@@ -33,11 +33,13 @@ struct AuthMiddleware: RouterMiddleware {
       return try await next(request, context)
     case .failure(let failure):
       await self.auth.guardian.failed(source, "\(request.method) \(request.uri.path): \(failure.reason)")
-      return ControlServer.errorResponse(ControlError(status: 401, code: "unauthorized", message: failure.reason))
+      return ControlServer.errorResponse(
+        ControlError(status: 401, code: "unauthorized", message: failure.reason))
     }
   }
 
-  private func authenticate(_ request: Request, channel: any Channel) async -> Result<Principal, AuthFailure> {
+  private func authenticate(_ request: Request, channel: any Channel) async -> Result<Principal, AuthFailure>
+  {
     if let der = await Self.peerCertificate(channel) {
       return await self.principal(certificate: der)
     }

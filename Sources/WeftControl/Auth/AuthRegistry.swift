@@ -59,9 +59,11 @@ public actor AuthRegistry {
     self.operatorHashes = Set(operatorTokens.map(AccessToken.hash))
     if let path, FileManager.default.fileExists(atPath: path) {
       do {
-        self.state = try JSONDecoder.dates.decode(State.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        self.state = try JSONDecoder.dates.decode(
+          State.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
       } catch {
-        throw ControlError(status: 500, code: "internal", message: "\(path) is not a credentials file: \(error)")
+        throw ControlError(
+          status: 500, code: "internal", message: "\(path) is not a credentials file: \(error)")
       }
     }
   }
@@ -91,7 +93,9 @@ public actor AuthRegistry {
       return .success(
         TokenRecord(id: "operator", role: .admin, description: "--token / WEFT_TOKEN", created: now))
     }
-    guard let token = AccessToken(text) else { return .failure(.init("the token is not valid for this controller")) }
+    guard let token = AccessToken(text) else {
+      return .failure(.init("the token is not valid for this controller"))
+    }
     guard let record = self.state.tokens.first(where: { $0.id == token.id }),
       AccessToken.same(record.hash ?? "", token.secretHash)
     else { return .failure(.init("the token is not valid for this controller")) }
@@ -106,7 +110,8 @@ public actor AuthRegistry {
 
   /// Spends one use of a token (a single-use token is then gone).
   public func consume(_ id: String) throws {
-    guard let i = self.state.tokens.firstIndex(where: { $0.id == id }), let uses = self.state.tokens[i].usesLeft
+    guard let i = self.state.tokens.firstIndex(where: { $0.id == id }),
+      let uses = self.state.tokens[i].usesLeft
     else { return }
     if uses <= 1 {
       self.state.tokens.remove(at: i)
@@ -118,7 +123,9 @@ public actor AuthRegistry {
 
   /// The tokens, without hashes.
   public func tokens() -> [TokenRecord] {
-    self.state.tokens.map { var r = $0; r.hash = nil; return r }
+    self.state.tokens.map {
+      var r = $0; r.hash = nil; return r
+    }
   }
 
   /// Deletes a token; false when there was none.
@@ -135,7 +142,8 @@ public actor AuthRegistry {
   public func recordCertificate(
     _ serial: String, notAfter: Date, for subject: ControlSubject, replacing: Bool, now: Date = Date()
   ) throws {
-    var list = replacing ? [] : (self.state.certificates[subject.description] ?? []).filter { $0.notAfter > now }
+    var list =
+      replacing ? [] : (self.state.certificates[subject.description] ?? []).filter { $0.notAfter > now }
     list.append(IssuedSerial(serial: serial, notAfter: notAfter))
     self.state.certificates[subject.description] = list
     try self.save()
