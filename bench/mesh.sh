@@ -19,7 +19,8 @@
 #            HTTP/1.1 behind the first hop).
 #
 # Per variant: wrk -t1 -c32 and -c1 (requests/s, latency p50/p99), h2load -c4 -m16 (HTTP/2
-# requests/s), and the pair's RSS idle (before the load) and at its peak (VmHWM after it);
+# requests/s), wrk -c32 with "Connection: close" (every request a new client connection, and so
+# a new connection between the pair: with --mtls a full TLS handshake, session reuse off), and the pair's RSS idle (before the load) and at its peak (VmHWM after it);
 # and the Weft sidecar's time from start to ready. Variants are measured in turn, ROUNDS times;
 # figures are medians. Prints the table with ratios (weft/haproxy, weft/nginx) and appends a
 # dated section to bench/RESULTS.md.
@@ -32,13 +33,15 @@ set -Eeuo pipefail
 
 usage() {
   cat <<'EOF'
-usage: bench/mesh.sh [-t SECONDS] [-r ROUNDS] [--no-record] [-h]
+usage: bench/mesh.sh [-t SECONDS] [-r ROUNDS] [--mtls] [--no-record] [-h]
 
 Requests/s, latency and memory of a Weft sidecar pair against an HAProxy pair, an nginx pair and
 no proxy, between two lab workloads. Needs root, wrk, h2load (nghttp2-client), haproxy, nginx.
 
   -t SECONDS    each load's duration (default 10)
   -r ROUNDS     rounds of all variants in turn; figures are medians (default 3)
+  --mtls        the HAProxy and nginx pairs speak TLS 1.3 to each other too, both sides
+                verifying certificates (Weft's pair always does)
   --no-record   print the table only; do not append to bench/RESULTS.md
   -h, --help    this help
 
@@ -50,11 +53,13 @@ EOF
 DURATION=10
 ROUNDS=3
 RECORD=1
+MTLS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -t) DURATION=${2:?-t needs seconds}; shift 2 ;;
     -r) ROUNDS=${2:?-r needs a number}; shift 2 ;;
     --no-record) RECORD=0; shift ;;
+    --mtls) MTLS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "mesh.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -70,7 +75,7 @@ if [ -z "${WEFT:-}" ]; then
 fi
 [ -x "$WEFT" ] || { echo "mesh.sh: no weft binary at $WEFT" >&2; exit 1; }
 WEFT=$(realpath "$WEFT")
-for tool in wrk h2load haproxy nginx jq curl; do
+for tool in wrk h2load haproxy nginx jq curl openssl; do
   command -v "$tool" >/dev/null || { echo "mesh.sh: needs $tool (apt-get install wrk nghttp2-client haproxy nginx-light jq)" >&2; exit 1; }
 done
 NGINX=$(command -v nginx)
@@ -160,7 +165,27 @@ wait_http cm "http://100.64.0.1/"
 proxy_pid() { jq -r --arg n "$1" '.workloads[] | select(.name == $n) | .proxyPID' "/run/weft/labs/$LAB/lab.json"; }
 WEFT_PIDS="$(proxy_pid cm) $(proxy_pid sm)"
 
-# HAProxy pair.
+# Certificates for the HAProxy and nginx pairs' own mutual TLS (--mtls): a P-256 CA, a server
+# certificate for sp (name sp, its address) and a client certificate.
+if [ "$MTLS" = 1 ]; then
+  ossl() { openssl "$@" >/dev/null 2>&1 || die "openssl $1 failed"; }
+  ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -days 2 -subj /CN=bench-ca
+  for who in server client; do
+    ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/$who.key" -out "$TMP/$who.csr" -subj "/CN=$who"
+    usage=$( [ "$who" = server ] && echo serverAuth || echo clientAuth)
+    printf 'subjectAltName=DNS:sp,IP:%s\nextendedKeyUsage=%s\n' "$SP" "$usage" >"$TMP/$who.ext"
+    ossl x509 -req -in "$TMP/$who.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial -days 2 -extfile "$TMP/$who.ext" -out "$TMP/$who.pem"
+    cat "$TMP/$who.pem" "$TMP/$who.key" >"$TMP/$who-bundle.pem"
+  done
+  HA_SERVER_TLS="ssl crt $TMP/client-bundle.pem ca-file $TMP/ca.pem verify required verifyhost sp ssl-min-ver TLSv1.3"
+  HA_BIND_TLS="ssl crt $TMP/server-bundle.pem ca-file $TMP/ca.pem verify required ssl-min-ver TLSv1.3"
+  HA_H2_SERVER="$HA_SERVER_TLS alpn h2"; HA_H2_BIND="$HA_BIND_TLS alpn h2"; HA_NO_REUSE="no-ssl-reuse"
+else
+  HA_SERVER_TLS=""; HA_BIND_TLS=""; HA_H2_SERVER="proto h2"; HA_H2_BIND="proto h2"; HA_NO_REUSE=""
+fi
+
+# HAProxy pair (frontend hs: no server connection shared between client connections, no TLS
+# session reuse, for the "close" load).
 cat >"$TMP/haproxy-client.cfg" <<EOF
 global
   nbthread 1
@@ -177,10 +202,16 @@ frontend h1
 frontend h2
   bind 127.0.0.1:10082 proto h2
   default_backend next2
+frontend hs
+  bind 127.0.0.1:10084
+  default_backend nexths
 backend next1
-  server sp $SP:10081
+  server sp $SP:10081 $HA_SERVER_TLS
 backend next2
-  server sp $SP:10083 proto h2
+  server sp $SP:10083 $HA_H2_SERVER
+backend nexths
+  http-reuse never
+  server sp $SP:10081 $HA_SERVER_TLS $HA_NO_REUSE
 EOF
 cat >"$TMP/haproxy-server.cfg" <<EOF
 global
@@ -193,10 +224,10 @@ defaults
   timeout server 60s
   http-reuse always
 frontend h1
-  bind :10081
+  bind :10081 $HA_BIND_TLS
   default_backend app1
 frontend h2
-  bind :10083 proto h2
+  bind :10083 $HA_H2_BIND
   default_backend app2
 backend app1
   server app 127.0.0.1:8080
@@ -206,7 +237,15 @@ EOF
 start cp "$HAPROXY" -db -f "$TMP/haproxy-client.cfg"; HAPROXY_PIDS="${PIDS[-1]}"
 start sp "$HAPROXY" -db -f "$TMP/haproxy-server.cfg"; HAPROXY_PIDS+=" ${PIDS[-1]}"
 
-# nginx pair.
+# nginx pair (server on 11084: an upstream without keepalive and no TLS session reuse, for the
+# "close" load).
+if [ "$MTLS" = 1 ]; then
+  NGX_SCHEME=https
+  NGX_PROXY_TLS="proxy_ssl_certificate $TMP/client.pem; proxy_ssl_certificate_key $TMP/client.key; proxy_ssl_trusted_certificate $TMP/ca.pem; proxy_ssl_verify on; proxy_ssl_name sp; proxy_ssl_protocols TLSv1.3;"
+  NGX_LISTEN_TLS="ssl; ssl_certificate $TMP/server.pem; ssl_certificate_key $TMP/server.key; ssl_client_certificate $TMP/ca.pem; ssl_verify_client on; ssl_protocols TLSv1.3"
+else
+  NGX_SCHEME=http; NGX_PROXY_TLS=""; NGX_LISTEN_TLS=""
+fi
 cat >"$TMP/nginx-client.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -217,9 +256,14 @@ http {
   access_log off;
   keepalive_requests 1000000;
   upstream next { server $SP:11081; keepalive 64; }
+  upstream nexths { server $SP:11081; }
   server {
     listen 127.0.0.1:11080; listen 127.0.0.1:11082 http2;
-    location / { proxy_pass http://next; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location / { proxy_pass $NGX_SCHEME://next; proxy_http_version 1.1; proxy_set_header Connection ""; $NGX_PROXY_TLS }
+  }
+  server {
+    listen 127.0.0.1:11084;
+    location / { proxy_pass $NGX_SCHEME://nexths; proxy_http_version 1.1; proxy_ssl_session_reuse off; $NGX_PROXY_TLS }
   }
 }
 EOF
@@ -234,7 +278,7 @@ http {
   keepalive_requests 1000000;
   upstream app { server 127.0.0.1:8080; keepalive 64; }
   server {
-    listen 11081;
+    listen 11081 $NGX_LISTEN_TLS;
     location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
@@ -246,6 +290,7 @@ wait_http cp "http://127.0.0.1:11080/"
 
 # ---- measuring ----------------------------------------------------------------------------------
 declare -A URL1=([direct]="http://$SP:8080/" [weft]="http://100.64.0.1/" [haproxy]="http://127.0.0.1:10080/" [nginx]="http://127.0.0.1:11080/")
+declare -A URL3=([direct]="http://$SP:8080/" [weft]="http://100.64.0.1/" [haproxy]="http://127.0.0.1:10084/" [nginx]="http://127.0.0.1:11084/")
 declare -A URL2=([direct]="http://$SP:8082/" [weft]="http://100.64.0.1:82/" [haproxy]="http://127.0.0.1:10082/" [nginx]="http://127.0.0.1:11082/")
 declare -A FROM=([direct]=cp [weft]=cm [haproxy]=cp [nginx]=cp)
 VARIANTS="direct weft haproxy nginx"
@@ -266,9 +311,13 @@ rss_kb() {  # $1: field (VmRSS or VmHWM), rest: pids; the sum in kB
 to_ms() {  # wrk latency like 1.23ms, 456.00us, 1.02s -> milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
 }
-wrk_run() {  # $1 variant, $2 connections -> "rps p50 p99"
+wrk_run() {  # $1 variant, $2 connections[, $3 "close"] -> "rps p50 p99"
   local out
-  out=$(in_ns "${FROM[$1]}" wrk -t1 -c"$2" -d"${DURATION}s" --latency "${URL1[$1]}")
+  if [ "${3:-}" = close ]; then
+    out=$(in_ns "${FROM[$1]}" wrk -t1 -c"$2" -d"${DURATION}s" --latency -H "Connection: close" "${URL3[$1]}")
+  else
+    out=$(in_ns "${FROM[$1]}" wrk -t1 -c"$2" -d"${DURATION}s" --latency "${URL1[$1]}")
+  fi
   local rps p50 p99 errors
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
@@ -292,9 +341,10 @@ for round in $(seq "$ROUNDS"); do
     read -r rps32 p50_32 p99_32 <<<"$(wrk_run "$v" 32)"
     read -r rps1 p50_1 p99_1 <<<"$(wrk_run "$v" 1)"
     h2=$(h2_run "$v")
+    read -r close32 _ _ <<<"$(wrk_run "$v" 32 close)"
     peak=$( [ -n "$pids" ] && rss_kb VmHWM $pids || echo 0 )
-    log "round $round $v: c32 $rps32 req/s p99 ${p99_32} ms; c1 $rps1 req/s p50 ${p50_1} ms; h2 $h2 req/s; RSS idle ${idle} kB peak ${peak} kB"
-    R[$v,$round]="$rps32 $p50_32 $p99_32 $rps1 $p50_1 $p99_1 $h2 $idle $peak"
+    log "round $round $v: c32 $rps32 req/s p99 ${p99_32} ms; c1 $rps1 req/s p50 ${p50_1} ms; h2 $h2 req/s; RSS idle ${idle} kB peak ${peak} kB; close $close32 req/s"
+    R[$v,$round]="$rps32 $p50_32 $p99_32 $rps1 $p50_1 $p99_1 $h2 $idle $peak $close32"
   done
 done
 
@@ -323,25 +373,27 @@ col() {  # $1 variant, $2 column (1-based) -> median over rounds
   median <<<"$vals"
 }
 declare -A M
-for v in $VARIANTS; do for c in 1 2 3 4 5 6 7 8 9; do M[$v,$c]=$(col "$v" "$c"); done; done
+for v in $VARIANTS; do for c in 1 2 3 4 5 6 7 8 9 10; do M[$v,$c]=$(col "$v" "$c"); done; done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 READY_MS=$(median <<<"${READY[*]}")
 
 TABLE=$(
-  printf '| variant | c32 req/s | c32 p50 ms | c32 p99 ms | c1 req/s | c1 p50 ms | c1 p99 ms | c1 added p50 ms | h2 req/s | RSS idle MB | RSS peak MB |\n'
-  printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+  printf '| variant | c32 req/s | c32 p50 ms | c32 p99 ms | c1 req/s | c1 p50 ms | c1 p99 ms | c1 added p50 ms | h2 req/s | c32 close req/s | RSS idle MB | RSS peak MB |\n'
+  printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
   for v in $VARIANTS; do
-    printf '| %s | %.0f | %.3f | %.3f | %.0f | %.3f | %.3f | %s | %.0f | %s | %s |\n' "$v" "${M[$v,1]}" "${M[$v,2]}" "${M[$v,3]}" \
-      "${M[$v,4]}" "${M[$v,5]}" "${M[$v,6]}" "$(added "${M[$v,5]}" "${M[direct,5]}")" "${M[$v,7]}" \
+    printf '| %s | %.0f | %.3f | %.3f | %.0f | %.3f | %.3f | %s | %.0f | %.0f | %s | %s |\n' "$v" "${M[$v,1]}" "${M[$v,2]}" "${M[$v,3]}" \
+      "${M[$v,4]}" "${M[$v,5]}" "${M[$v,6]}" "$(added "${M[$v,5]}" "${M[direct,5]}")" "${M[$v,7]}" "${M[$v,10]}" \
       "$(awk -v k="${M[$v,8]}" 'BEGIN {printf "%.1f", k / 1024}')" "$(awk -v k="${M[$v,9]}" 'BEGIN {printf "%.1f", k / 1024}')"
   done
   printf '\n'
-  printf -- '- weft/haproxy: c32 req/s %sx, c32 p99 %sx, c1 added latency %s vs %s ms, h2 req/s %sx\n' \
+  printf -- '- weft/haproxy: c32 req/s %sx, c32 p99 %sx, c1 added latency %s vs %s ms, h2 req/s %sx, close req/s %sx\n' \
     "$(ratio "${M[weft,1]}" "${M[haproxy,1]}")" "$(ratio "${M[weft,3]}" "${M[haproxy,3]}")" \
-    "$(added "${M[weft,5]}" "${M[direct,5]}")" "$(added "${M[haproxy,5]}" "${M[direct,5]}")" "$(ratio "${M[weft,7]}" "${M[haproxy,7]}")"
-  printf -- '- weft/nginx: c32 req/s %sx, c32 p99 %sx, h2 req/s %sx\n' \
-    "$(ratio "${M[weft,1]}" "${M[nginx,1]}")" "$(ratio "${M[weft,3]}" "${M[nginx,3]}")" "$(ratio "${M[weft,7]}" "${M[nginx,7]}")"
+    "$(added "${M[weft,5]}" "${M[direct,5]}")" "$(added "${M[haproxy,5]}" "${M[direct,5]}")" "$(ratio "${M[weft,7]}" "${M[haproxy,7]}")" \
+    "$(ratio "${M[weft,10]}" "${M[haproxy,10]}")"
+  printf -- '- weft/nginx: c32 req/s %sx, c32 p99 %sx, h2 req/s %sx, close req/s %sx\n' \
+    "$(ratio "${M[weft,1]}" "${M[nginx,1]}")" "$(ratio "${M[weft,3]}" "${M[nginx,3]}")" "$(ratio "${M[weft,7]}" "${M[nginx,7]}")" \
+    "$(ratio "${M[weft,10]}" "${M[nginx,10]}")"
   printf -- '- one Weft sidecar: start to ready %s ms (median of 5), RSS idle %s MB, of which anonymous %s MB\n' "$READY_MS" \
     "$(awk -v k="$IDLE_ONE" 'BEGIN {printf "%.1f", k / 1024}')" "$(awk -v k="$IDLE_ANON" 'BEGIN {printf "%.1f", k / 1024}')"
 )
@@ -351,8 +403,9 @@ echo "$TABLE"
 if [ "$RECORD" = 1 ]; then
   {
     printf '\n## Mesh proxies, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-    printf 'Command: `bench/mesh.sh -t %s -r %s` (weft: %s). 2 vCPUs shared by wrk/h2load, both proxies and the backend (nginx, 1 worker); every proxy 1 thread. RSS is the pair'"'"'s sum. Medians of %s rounds.\n\n' \
-      "$DURATION" "$ROUNDS" "$("$WEFT" --version 2>/dev/null || echo "$WEFT")" "$ROUNDS"
+    printf 'Command: `bench/mesh.sh -t %s -r %s%s` (weft: %s, commit %s). 2 vCPUs shared by wrk/h2load, both proxies and the backend (nginx, 1 worker); every proxy 1 thread. Weft'"'"'s pair speaks mutual TLS 1.3; the HAProxy and nginx pairs %s. RSS is the pair'"'"'s sum. Medians of %s rounds.\n\n' \
+      "$DURATION" "$ROUNDS" "$( [ "$MTLS" = 1 ] && echo ' --mtls')" "$WEFT" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+      "$( [ "$MTLS" = 1 ] && echo 'too (TLS 1.3, both sides verified; no TLS session reuse for the close load)' || echo 'speak plain TCP')" "$ROUNDS"
     echo "$TABLE"
   } >>bench/RESULTS.md
   log "appended to bench/RESULTS.md"
