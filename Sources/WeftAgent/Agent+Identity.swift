@@ -44,9 +44,9 @@ public actor WorkloadCertificates {
   /// Forgets a workload that left (its key with it).
   public func forget(_ workload: String) { self.issued[workload] = nil }
 
-  /// The trust domain and bundle, asked again after a minute (a CA rotation reaches sidecars so).
+  /// The trust domain and bundle, asked again after 20 s (a CA rotation reaches sidecars so).
   private func currentTrust(now: Date = Date()) async throws -> MeshTrust {
-    if let trust, now.timeIntervalSince(trust.at) < 60 { return trust.value }
+    if let trust, now.timeIntervalSince(trust.at) < 20 { return trust.value }
     let fresh = try await self.client.trust()
     self.trust = (fresh, now)
     return fresh

@@ -79,11 +79,12 @@ struct ControllerCommand: AsyncParsableCommand {
     let store = try SQLiteStore(path: "\(data)/weft.db")
     chmod("\(data)/weft.db", 0o600)
     // The mesh's CA: DATA/ca holds an operator's root or intermediate, or the root made at first start.
-    let (authority, bundle) = try CAStore(directory: URL(fileURLWithPath: "\(data)/ca"))
-      .loadOrCreate(trustDomain: self.trustDomain)
+    let caStore = CAStore(directory: URL(fileURLWithPath: "\(data)/ca"))
+    let (authority, bundle) = try caStore.loadOrCreate(trustDomain: self.trustDomain)
     let controller = Controller(
       store: store, leaseTTL: .seconds(leaseTTL),
-      issuer: IdentityIssuer(authority: authority, bundle: bundle, lifetime: self.certificateHours * 3600))
+      issuer: IdentityIssuer(
+        authority: authority, bundle: bundle, lifetime: self.certificateHours * 3600, store: caStore))
     let auth = try await self.makeAuth()
     let tls = try self.serverTLS(pki: auth.pki!)
     let router = ControlServer.router(controller: controller, auth: auth)

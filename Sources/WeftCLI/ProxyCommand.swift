@@ -210,8 +210,9 @@ enum SnapshotSource: Sendable {
     do {
       let identity: ProxyIdentity = try await Self.get(
         socket: socket, "/v1/proxy/identity", workload: workload)
-      try tls.update(chainPEM: identity.chain, keyPEM: identity.key, bundlePEM: identity.bundle)
-      print("weft proxy: mutual TLS as \(identity.identity), renewing at \(identity.renewAt)")
+      if try tls.update(chainPEM: identity.chain, keyPEM: identity.key, bundlePEM: identity.bundle) {
+        print("weft proxy: mutual TLS as \(identity.identity), renewing at \(identity.renewAt)")
+      }
       return identity.renewAt
     } catch {
       print("weft proxy: \(tls.isReady ? "keeping the credentials in use" : "no mutual TLS"): \(error)")
@@ -219,12 +220,14 @@ enum SnapshotSource: Sendable {
     }
   }
 
-  /// Renews the credentials when due, and looks for a changed trust bundle every minute.
+  /// Renews the credentials when due, and looks for a changed trust bundle every 30 s (with the
+  /// agent's 20 s cache, a CA rotation reaches every sidecar within a minute, before the new
+  /// CA signs: ``IdentityIssuer/propagation``).
   func renew(_ tls: MeshTLS) async {
     guard case .agent = self else { return }
-    var next = Date().addingTimeInterval(60)
+    var next = Date().addingTimeInterval(30)
     while !Task.isCancelled {
-      let wait = max(1, min(next.timeIntervalSinceNow, 60))
+      let wait = max(1, min(next.timeIntervalSinceNow, 30))
       try? await Task.sleep(for: .seconds(wait))
       next = await self.loadIdentity(into: tls) ?? Date().addingTimeInterval(tls.isReady ? 10 : 30)
     }

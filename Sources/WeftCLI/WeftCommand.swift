@@ -14,7 +14,7 @@ public struct WeftCommand: AsyncParsableCommand {
     subcommands: [
       ControllerCommand.self, AgentCommand.self, ApplyCommand.self, GetCommand.self, DeleteCommand.self,
       LabCommand.self, EchoCommand.self, ProxyCommand.self, PolicyCommand.self, TokenCommand.self,
-      CertificateCommand.self,
+      CertificateCommand.self, CACommand.self,
     ]
   )
 }

@@ -137,6 +137,23 @@ public struct ControlClient: Sendable {
     try await self.call(.GET, "/v1/identity/trust")
   }
 
+  /// Where the mesh's CA stands: the signer, the roots, when old roots may be retired.
+  public func caStatus() async throws -> CAStatus {
+    try await self.call(.GET, "/v1/identity/ca")
+  }
+
+  /// Starts a CA rotation (operators only): a new root, trusted at once, signing after the
+  /// propagation time.
+  public func rotateCA() async throws -> CAStatus {
+    try await self.call(.POST, "/v1/identity/rotate")
+  }
+
+  /// Retires every root but the signer's (operators only); `force` even while certificates from
+  /// the old roots may still be valid.
+  public func retireCA(force: Bool = false) async throws -> CAStatus {
+    try await self.call(.POST, force ? "/v1/identity/retire?force=true" : "/v1/identity/retire")
+  }
+
   func call<T: Decodable>(_ method: HTTPMethod, _ path: String) async throws -> T {
     try await self.call(method, path, body: Optional<ResourceList>.none)
   }

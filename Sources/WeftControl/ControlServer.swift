@@ -19,6 +19,9 @@ import WeftStore
 /// | `POST /v1/workloads/{name}/health` | a health finding | operators, the workload's host |
 /// | `POST /v1/identity/sign` | a workload certificate from its key's signing request | operators, the workload's host |
 /// | `GET /v1/identity/trust` | the mesh's trust domain and bundle (PEM) | operators, hosts |
+/// | `GET /v1/identity/ca` | the mesh CA's signer, roots and when old roots may go | operators, hosts |
+/// | `POST /v1/identity/rotate` | a new mesh CA root (trusted now, signing after propagation) | operators |
+/// | `POST /v1/identity/retire[?force=true]` | drops every root but the signer's | operators |
 /// | `POST /v1/hosts/{name}/bootstrap` | a host's first client certificate | a bootstrap token (for that host) |
 /// | `POST /v1/hosts/{name}/certificate` | a renewed host certificate | that host, operators |
 /// | `POST /v1/{hosts,users}/{name}/revoke` | revoke every certificate of a host or user | operators |
@@ -126,6 +129,21 @@ public enum ControlServer {
       await Self.answer {
         try context.caller().requireReader()
         return try await controller.trust()
+      }
+    }
+    v1.get("identity/ca") { _, context in
+      await Self.answer {
+        try context.caller().requireReader()
+        return try await controller.caStatus()
+      }
+    }
+    v1.post("identity/rotate") { _, context in
+      await Self.answer { try await controller.rotateCA(as: try context.caller()) }
+    }
+    v1.post("identity/retire") { request, context in
+      await Self.answer {
+        let force = request.uri.queryParameters.get("force") == "true"
+        return try await controller.retireCA(as: try context.caller(), force: force)
       }
     }
     v1.get("services/:name/endpoints") { _, context in

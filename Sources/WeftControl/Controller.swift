@@ -16,7 +16,7 @@ public actor Controller {
   /// A host without a heartbeat for this long loses its leases (and its Host resource).
   public let leaseTTL: Duration
   /// The CA that signs workload certificates (nil: none, signing requests are refused).
-  public let issuer: IdentityIssuer?
+  public internal(set) var issuer: IdentityIssuer?
 
   /// Writes go through this one at a time; see ``serialized(_:)``.
   private let writes = AsyncLock()

@@ -29,6 +29,8 @@ public final class MeshTLS: Sendable {
     var notAfter: Date
     var server: NIOSSLContext
     var clients: [Carries: NIOSSLContext]
+    /// The PEM it was made from, to tell a real change from the same credentials again.
+    var source: String
   }
   private let current = Mutex<Current?>(nil)
 
@@ -44,8 +46,12 @@ public final class MeshTLS: Sendable {
   /// True once there are credentials.
   public var isReady: Bool { self.current.withLock { $0 != nil } }
 
-  /// Takes new credentials (PEM): the chain (leaf first), its key and the trust bundle.
-  public func update(chainPEM: String, keyPEM: String, bundlePEM: String) throws {
+  /// Takes new credentials (PEM): the chain (leaf first), its key and the trust bundle. Returns
+  /// false, changing nothing, when they are the ones in use already.
+  @discardableResult
+  public func update(chainPEM: String, keyPEM: String, bundlePEM: String) throws -> Bool {
+    let source = chainPEM + keyPEM + bundlePEM
+    if self.current.withLock({ $0?.source == source }) { return false }
     let chain = try NIOSSLCertificate.fromPEMBytes(Array(chainPEM.utf8))
     let key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
     let x509 = try TrustBundle.certificates(pem: chainPEM, what: "certificate chain")
@@ -80,8 +86,10 @@ public final class MeshTLS: Sendable {
         configuration: configuration(server: false, alpn: [carries.rawValue]))
     }
     let next = Current(
-      identity: identity, bundle: bundle, notAfter: x509[0].notValidAfter, server: server, clients: clients)
+      identity: identity, bundle: bundle, notAfter: x509[0].notValidAfter, server: server, clients: clients,
+      source: source)
     self.current.withLock { $0 = next }
+    return true
   }
 
   /// A client-side TLS handler for a connection to an endpoint whose certificate must name
