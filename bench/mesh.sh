@@ -308,6 +308,12 @@ rss_kb() {  # $1: field (VmRSS or VmHWM), rest: pids; the sum in kB
   for pid in "$@"; do v=$(awk -v f="$field:" '$1 == f {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0); sum=$((sum + ${v:-0})); done
   echo "$sum"
 }
+cpu_ticks() {  # rest: pids; their user + system CPU so far, in clock ticks
+  local sum=0 pid v
+  for pid in "$@"; do v=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0); sum=$((sum + ${v:-0})); done
+  echo "$sum"
+}
+TICK=$(getconf CLK_TCK)
 to_ms() {  # wrk latency like 1.23ms, 456.00us, 1.02s -> milliseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
 }
@@ -338,13 +344,17 @@ for round in $(seq "$ROUNDS"); do
   for v in $VARIANTS; do
     pids=$(pids_of "$v")
     idle=$( [ -n "$pids" ] && rss_kb VmRSS $pids || echo 0 )
+    cpu0=$( [ -n "$pids" ] && cpu_ticks $pids || echo 0 )
     read -r rps32 p50_32 p99_32 <<<"$(wrk_run "$v" 32)"
+    cpu1=$( [ -n "$pids" ] && cpu_ticks $pids || echo 0 )
+    # The pair's CPU per request under the c32 load, in microseconds.
+    us32=$(awk -v t="$((cpu1 - cpu0))" -v hz="$TICK" -v r="$rps32" -v d="$DURATION" 'BEGIN { if (r > 0) printf "%.1f", t / hz * 1e6 / (r * d); else print 0 }')
     read -r rps1 p50_1 p99_1 <<<"$(wrk_run "$v" 1)"
     h2=$(h2_run "$v")
     read -r close32 _ _ <<<"$(wrk_run "$v" 32 close)"
     peak=$( [ -n "$pids" ] && rss_kb VmHWM $pids || echo 0 )
-    log "round $round $v: c32 $rps32 req/s p99 ${p99_32} ms; c1 $rps1 req/s p50 ${p50_1} ms; h2 $h2 req/s; RSS idle ${idle} kB peak ${peak} kB; close $close32 req/s"
-    R[$v,$round]="$rps32 $p50_32 $p99_32 $rps1 $p50_1 $p99_1 $h2 $idle $peak $close32"
+    log "round $round $v: c32 $rps32 req/s p99 ${p99_32} ms, pair CPU ${us32} us/req; c1 $rps1 req/s p50 ${p50_1} ms; h2 $h2 req/s; RSS idle ${idle} kB peak ${peak} kB; close $close32 req/s"
+    R[$v,$round]="$rps32 $p50_32 $p99_32 $rps1 $p50_1 $p99_1 $h2 $idle $peak $close32 $us32"
   done
 done
 
@@ -373,22 +383,22 @@ col() {  # $1 variant, $2 column (1-based) -> median over rounds
   median <<<"$vals"
 }
 declare -A M
-for v in $VARIANTS; do for c in 1 2 3 4 5 6 7 8 9 10; do M[$v,$c]=$(col "$v" "$c"); done; done
+for v in $VARIANTS; do for c in 1 2 3 4 5 6 7 8 9 10 11; do M[$v,$c]=$(col "$v" "$c"); done; done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 READY_MS=$(median <<<"${READY[*]}")
 
 TABLE=$(
-  printf '| variant | c32 req/s | c32 p50 ms | c32 p99 ms | c1 req/s | c1 p50 ms | c1 p99 ms | c1 added p50 ms | h2 req/s | c32 close req/s | RSS idle MB | RSS peak MB |\n'
-  printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+  printf '| variant | c32 req/s | c32 p50 ms | c32 p99 ms | c32 pair CPU us/req | c1 req/s | c1 p50 ms | c1 p99 ms | c1 added p50 ms | h2 req/s | c32 close req/s | RSS idle MB | RSS peak MB |\n'
+  printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
   for v in $VARIANTS; do
-    printf '| %s | %.0f | %.3f | %.3f | %.0f | %.3f | %.3f | %s | %.0f | %.0f | %s | %s |\n' "$v" "${M[$v,1]}" "${M[$v,2]}" "${M[$v,3]}" \
+    printf '| %s | %.0f | %.3f | %.3f | %.1f | %.0f | %.3f | %.3f | %s | %.0f | %.0f | %s | %s |\n' "$v" "${M[$v,1]}" "${M[$v,2]}" "${M[$v,3]}" "${M[$v,11]}" \
       "${M[$v,4]}" "${M[$v,5]}" "${M[$v,6]}" "$(added "${M[$v,5]}" "${M[direct,5]}")" "${M[$v,7]}" "${M[$v,10]}" \
       "$(awk -v k="${M[$v,8]}" 'BEGIN {printf "%.1f", k / 1024}')" "$(awk -v k="${M[$v,9]}" 'BEGIN {printf "%.1f", k / 1024}')"
   done
   printf '\n'
-  printf -- '- weft/haproxy: c32 req/s %sx, c32 p99 %sx, c1 added latency %s vs %s ms, h2 req/s %sx, close req/s %sx\n' \
-    "$(ratio "${M[weft,1]}" "${M[haproxy,1]}")" "$(ratio "${M[weft,3]}" "${M[haproxy,3]}")" \
+  printf -- '- weft/haproxy: c32 req/s %sx, c32 p99 %sx, c32 CPU per request %sx, c1 added latency %s vs %s ms, h2 req/s %sx, close req/s %sx\n' \
+    "$(ratio "${M[weft,1]}" "${M[haproxy,1]}")" "$(ratio "${M[weft,3]}" "${M[haproxy,3]}")" "$(ratio "${M[weft,11]}" "${M[haproxy,11]}")" \
     "$(added "${M[weft,5]}" "${M[direct,5]}")" "$(added "${M[haproxy,5]}" "${M[direct,5]}")" "$(ratio "${M[weft,7]}" "${M[haproxy,7]}")" \
     "$(ratio "${M[weft,10]}" "${M[haproxy,10]}")"
   printf -- '- weft/nginx: c32 req/s %sx, c32 p99 %sx, h2 req/s %sx, close req/s %sx\n' \

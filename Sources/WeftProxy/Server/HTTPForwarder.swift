@@ -40,7 +40,18 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   private let peer: SPIFFEID?
   private var context: ChannelHandlerContext?
   private var upstreams: [EndpointAddress: any Channel] = [:]
-  private var exchange: Exchange?
+  /// The request in flight; when it ends, requests the client pipelined meanwhile go on.
+  private var exchange: Exchange? {
+    didSet { if self.exchange == nil, !self.pipelined.isEmpty { self.replayPipelined() } }
+  }
+  /// Parts of requests the client sent before the answer to the one in flight (HTTP/1.1
+  /// pipelining), held in order, with reading stopped until they have gone on. Without NIO's
+  /// pipelining handler, a connection whose client waits for each answer (nearly all of them)
+  /// keeps reading on: no read interest to take back and give again per request.
+  private var pipelined: [HTTPServerRequestPart] = []
+  private var replayScheduled = false
+  /// A drain asked this connection to close after the answer in flight.
+  private var quiescing = false
   /// Swallow the rest of a request already answered (an error answer before its body ended).
   private var discarding = false
 
@@ -121,8 +132,52 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     context.close(promise: nil)
   }
 
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    guard event is ChannelShouldQuiesceEvent else {
+      context.fireUserInboundEventTriggered(event)
+      return
+    }
+    // A drain: an idle connection closes now, a busy one after its answer.
+    self.quiescing = true
+    self.pipelined = []
+    if self.exchange == nil {
+      context.close(promise: nil)
+    } else {
+      self.exchange?.keepAlive = false
+    }
+  }
+
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    switch self.unwrapInboundIn(data) {
+    let part = self.unwrapInboundIn(data)
+    if !self.pipelined.isEmpty || self.exchange?.requestEnded == true {
+      // The next request, sent before this one's answer: it waits its turn.
+      if self.pipelined.isEmpty { _ = context.channel.setOption(.autoRead, value: false) }
+      self.pipelined.append(part)
+      return
+    }
+    self.handle(part, context: context)
+  }
+
+  /// Takes the pipelined requests on, one at a time, once no request is in flight.
+  private func replayPipelined() {
+    guard !self.replayScheduled, let context else { return }
+    self.replayScheduled = true
+    let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+    context.eventLoop.assumeIsolated().execute {
+      let forwarder = me.value
+      forwarder.replayScheduled = false
+      guard let context = forwarder.context else { return }
+      while forwarder.exchange?.requestEnded != true, !forwarder.pipelined.isEmpty {
+        forwarder.handle(forwarder.pipelined.removeFirst(), context: context)
+      }
+      if forwarder.pipelined.isEmpty, !forwarder.quiescing {
+        _ = context.channel.setOption(.autoRead, value: true)
+      }
+    }
+  }
+
+  private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    switch part {
     case .head(var head):
       self.discarding = false
       if let problem = HTTPRequestCheck.problem(head) {
@@ -130,7 +185,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         return
       }
       let upgrade = head.headers.contains(name: "upgrade")
-      let keepAlive = head.isKeepAlive && !upgrade && !self.draining.isSet
+      let keepAlive = head.isKeepAlive && !upgrade && !self.draining.isSet && !self.quiescing
       let now = UInt64(MonotonicClock.nanoseconds())
       let headers = head.headers
       let request = RequestView(

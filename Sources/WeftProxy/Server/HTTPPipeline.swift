@@ -16,16 +16,22 @@ enum HTTPPipeline {
 
   /// NIO's server pipeline, with the decoder keeping the bytes that follow an upgrade request
   /// (an empty upgrader list does that; the upgrade handler leaves after the first request).
+  /// Pipelined requests and drains are ``HTTPForwarder``'s to handle (NIO's pipelining handler
+  /// would take read interest back and give it again on every request), and outbound headers
+  /// are not validated again: they are the ones NIO's parser accepted, or the proxy's own.
   static func configureServer(_ channel: any Channel) throws {
     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+      withPipeliningAssistance: false,
       withServerUpgrade: (upgraders: [], completionHandler: { _ in }), withErrorHandling: true,
-      withOutboundHeaderValidation: true, withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
+      withOutboundHeaderValidation: false, withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
       withDecoderLimitConfiguration: Self.limits)
   }
 
-  /// NIO's client handlers, keeping the bytes that follow a 101 response.
+  /// NIO's client handlers, keeping the bytes that follow a 101 response; the request headers
+  /// were validated as they were parsed from the client.
   static func configureClient(_ channel: any Channel) throws {
-    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+      leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
   }
 
   /// Replaces HTTP on both channels (same event loop) with a byte relay. Outbound HTTP handlers
