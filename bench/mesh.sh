@@ -293,7 +293,7 @@ declare -A URL1=([direct]="http://$SP:8080/" [weft]="http://100.64.0.1/" [haprox
 declare -A URL3=([direct]="http://$SP:8080/" [weft]="http://100.64.0.1/" [haproxy]="http://127.0.0.1:10084/" [nginx]="http://127.0.0.1:11084/")
 declare -A URL2=([direct]="http://$SP:8082/" [weft]="http://100.64.0.1:82/" [haproxy]="http://127.0.0.1:10082/" [nginx]="http://127.0.0.1:11082/")
 declare -A FROM=([direct]=cp [weft]=cm [haproxy]=cp [nginx]=cp)
-VARIANTS="direct weft haproxy nginx"
+VARIANTS="${MBENCH_VARIANTS:-direct weft haproxy nginx}"
 
 pids_of() {  # the processes of a variant's pair (nginx: masters and their workers)
   case $1 in
@@ -349,9 +349,17 @@ for round in $(seq "$ROUNDS"); do
     cpu1=$( [ -n "$pids" ] && cpu_ticks $pids || echo 0 )
     # The pair's CPU per request under the c32 load, in microseconds.
     us32=$(awk -v t="$((cpu1 - cpu0))" -v hz="$TICK" -v r="$rps32" -v d="$DURATION" 'BEGIN { if (r > 0) printf "%.1f", t / hz * 1e6 / (r * d); else print 0 }')
+    rss_c32=$( [ -n "$pids" ] && rss_kb VmRSS $pids || echo 0 )
     read -r rps1 p50_1 p99_1 <<<"$(wrk_run "$v" 1)"
     h2=$(h2_run "$v")
+    rss_h2=$( [ -n "$pids" ] && rss_kb VmRSS $pids || echo 0 )
     read -r close32 _ _ <<<"$(wrk_run "$v" 32 close)"
+    rss_close=$( [ -n "$pids" ] && rss_kb VmRSS $pids || echo 0 )
+    [ -z "$pids" ] || log "$v RSS after c32 ${rss_c32} kB, after c1 and h2 ${rss_h2} kB, after close ${rss_close} kB ($(for p in $pids; do printf '%s:%s ' "$p" "$(rss_kb VmRSS "$p")"; done))"
+    if [ "$v" = weft ] && [ "${MBENCH_DEBUG:-0}" = 1 ]; then
+      for w in cm sm; do log "$w: $(in_ns $w curl -s http://127.0.0.1:15000/metrics | grep -E 'open_connections' | tr '\n' ' ')"; done
+      sleep 5; log "weft RSS 5 s later: $(rss_kb VmRSS $pids) kB"
+    fi
     peak=$( [ -n "$pids" ] && rss_kb VmHWM $pids || echo 0 )
     log "round $round $v: c32 $rps32 req/s p99 ${p99_32} ms, pair CPU ${us32} us/req; c1 $rps1 req/s p50 ${p50_1} ms; h2 $h2 req/s; RSS idle ${idle} kB peak ${peak} kB; close $close32 req/s"
     R[$v,$round]="$rps32 $p50_32 $p99_32 $rps1 $p50_1 $p99_1 $h2 $idle $peak $close32 $us32"

@@ -19,6 +19,10 @@ final class TLSInboundGate: ChannelInboundHandler, RemovableChannelHandler {
 
   func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
+  /// The context holds this handler: keeping it after leaving would keep both, and with them
+  /// the whole connection (its TLS state and buffers, some 33 KB), alive for ever.
+  func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
     if case TLSUserEvent.handshakeCompleted(let negotiated) = event {
       self.ready(negotiated, self)
