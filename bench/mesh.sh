@@ -20,7 +20,10 @@
 #
 # Per variant: wrk -t1 -c32 and -c1 (requests/s, latency p50/p99), h2load -c4 -m16 (HTTP/2
 # requests/s), wrk -c32 with "Connection: close" (every request a new client connection, and so
-# a new connection between the pair: with --mtls a full TLS handshake, session reuse off), and the pair's RSS idle (before the load) and at its peak (VmHWM after it);
+# a new connection between the pair: with --mtls a full TLS handshake, session reuse off), the
+# pair's CPU per request under the c32 load (user + system time of its processes over the load,
+# divided by the requests), and the pair's RSS idle (before the load) and at its peak (VmHWM
+# after it); MBENCH_VARIANTS="direct weft" measures fewer variants, MBENCH_DEBUG=1 logs more;
 # and the Weft sidecar's time from start to ready. Variants are measured in turn, ROUNDS times;
 # figures are medians. Prints the table with ratios (weft/haproxy, weft/nginx) and appends a
 # dated section to bench/RESULTS.md.

@@ -8,13 +8,16 @@ import WeftModel
 
 @testable import WeftProxy
 
-/// An endpoint that answers each request with its path, the first one late.
+/// An endpoint that answers each request with its path, `/slow` 300 ms late.
 private final class PathEcho: ChannelInboundHandler, Sendable {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundOut = HTTPServerResponsePart
+  /// Requests for `/slow` that arrived.
+  let slowSeen = Mutex(0)
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard case .head(let head) = self.unwrapInboundIn(data) else { return }
+    if head.uri == "/slow" { self.slowSeen.withLock { $0 += 1 } }
     let body = ByteBuffer(string: head.uri)
     let answer: @Sendable (ChannelHandlerContext) -> Void = { context in
       let headers = HTTPHeaders([("content-length", String(body.readableBytes))])
@@ -27,7 +30,7 @@ private final class PathEcho: ChannelInboundHandler, Sendable {
     }
     if head.uri == "/slow" {
       let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-      context.eventLoop.scheduleTask(in: .milliseconds(100)) { answer(bound.value) }
+      context.eventLoop.scheduleTask(in: .milliseconds(300)) { answer(bound.value) }
     } else {
       answer(context)
     }
@@ -57,14 +60,16 @@ private final class Accepted: Sendable {
 struct PipeliningTests {
   /// A proxy in front of a `PathEcho` endpoint, and a raw client connected to it.
   fileprivate func setUp() async throws -> (
-    client: any Channel, collected: Collected, accepted: Accepted, close: @Sendable () -> Void
+    client: any Channel, collected: Collected, accepted: Accepted, endpoint: PathEcho,
+    close: @Sendable () -> Void
   ) {
     let group = MultiThreadedEventLoopGroup.singleton
+    let echo = PathEcho()
     let endpoint = try await ServerBootstrap(group: group)
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-          try channel.pipeline.syncOperations.addHandler(PathEcho())
+          try channel.pipeline.syncOperations.addHandler(echo)
         }
       }
       .bind(host: "127.0.0.1", port: 0).get()
@@ -99,7 +104,7 @@ struct PipeliningTests {
       }
       .connect(to: proxy.localAddress!).get()
     return (
-      client, collected, accepted,
+      client, collected, accepted, echo,
       {
         client.close(promise: nil)
         proxy.close(promise: nil)
@@ -113,7 +118,7 @@ struct PipeliningTests {
   }
 
   @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
-    let (client, collected, _, close) = try await setUp()
+    let (client, collected, _, _, close) = try await setUp()
     defer { close() }
     // Three requests in one write; the first one's answer comes last from the endpoint's side
     // if the proxy let them overtake each other.
@@ -130,10 +135,11 @@ struct PipeliningTests {
   }
 
   @Test func aDrainClosesABusyConnectionAfterItsAnswerAndAnIdleOneAtOnce() async throws {
-    let (client, collected, accepted, close) = try await setUp()
+    let (client, collected, accepted, endpoint, close) = try await setUp()
     defer { close() }
     try await client.writeAndFlush(ByteBuffer(string: "GET /slow HTTP/1.1\r\nHost: echo\r\n\r\n"))
-    try await Task.sleep(for: .milliseconds(30))
+    // Once the request is at the endpoint (which answers 300 ms later), the drain begins.
+    try await wait { endpoint.slowSeen.withLock { $0 } == 1 }
     accepted.channel.withLock { $0 }!.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     try await wait { collected.closed.withLock { $0 } }
     let text = collected.text.withLock { $0 }
@@ -142,7 +148,7 @@ struct PipeliningTests {
       "answered, then closed: \(text)")
     #expect(collected.closed.withLock { $0 })
 
-    let (idle, idleCollected, idleAccepted, closeIdle) = try await setUp()
+    let (idle, idleCollected, idleAccepted, _, closeIdle) = try await setUp()
     defer { closeIdle() }
     try await idle.writeAndFlush(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: echo\r\n\r\n"))
     try await wait { idleCollected.text.withLock { $0.hasSuffix("/a") } }

@@ -379,8 +379,13 @@ public final class ServiceTable: Sendable {
   /// `request` (nil: a TCP connection).
   public func authorize(service: String, peer: SPIFFEID?, request: RequestView?) -> AccessDecision {
     let (engine, namespace) = self.state.withLock { ($0.access, $0.namespaces[service] ?? "") }
+    if engine.isEmpty { return Self.noPolicy }
     return engine.decide(service: service, namespace: namespace, peer: peer, request: request)
   }
+
+  /// The decision when the mesh has no access policy at all (made once, not per request).
+  private static let noPolicy = AccessDecision(
+    allowed: true, policy: nil, rule: nil, reason: "no access policy applies")
 
   /// What the access policies say of `peer` reaching every service served at the workload's
   /// `address` and `port`: the first refusal, else an allow (the caller did not, or could not
@@ -388,14 +393,16 @@ public final class ServiceTable: Sendable {
   public func authorizeAll(address: UInt32, port: UInt16, peer: SPIFFEID?, request: RequestView?)
     -> AccessDecision
   {
-    let (engine, services) = self.state.withLock { state in
-      (
+    let (engine, services) = self.state.withLock { state -> (AccessPolicyEngine, [(String, String)]) in
+      guard !state.access.isEmpty else { return (state.access, []) }
+      return (
         state.access,
         (state.inbound[Self.key(address, port)] ?? []).map {
           ($0.service.name, state.namespaces[$0.service.name] ?? "")
         }
       )
     }
+    if engine.isEmpty { return Self.noPolicy }
     var last = AccessDecision(
       allowed: true, policy: nil, rule: nil, reason: "no service is served on this port")
     for (service, namespace) in services {

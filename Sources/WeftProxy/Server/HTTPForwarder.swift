@@ -354,6 +354,11 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           if limited {
             channel.closeFuture.whenComplete { _ in table.release(.maxConnections, service: service) }
           }
+          guard forwarder.context?.channel.isActive == true else {
+            // The client left while this connection was being made: nobody will close it later.
+            channel.close(promise: nil)
+            return
+          }
           forwarder.upstreams[endpoint] = channel
           guard forwarder.exchange?.upstream.endpoint == endpoint else { return }
           forwarder.exchange?.channel = channel
@@ -475,11 +480,13 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     case .end(let trailers):
       self.exchange = nil
       self.finish(exchange, success: exchange.status < 500)
-      let written = context.eventLoop.makePromise(of: Void.self)
-      if !exchange.keepAlive {
-        let channel = context.channel
-        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+      guard !exchange.keepAlive else {
+        context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
+        return
       }
+      let written = context.eventLoop.makePromise(of: Void.self)
+      let channel = context.channel
+      written.futureResult.whenComplete { _ in channel.close(promise: nil) }
       context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: written)
     }
   }

@@ -458,8 +458,11 @@ public final class SidecarProxy: Sendable {
           }
         }
         switch result {
-        case .success:
+        case .success(let upstream):
           do {
+            // The client may have gone while the far side was dialled: then nobody else would
+            // close that connection.
+            guard client.isActive else { throw ChannelError.ioOnClosedChannel }
             try client.pipeline.syncOperations.addHandler(clientHandler.value)
             if let initial, initial.readableBytes > 0 {
               client.pipeline.syncOperations.fireChannelRead(NIOAny(initial))
@@ -471,6 +474,7 @@ public final class SidecarProxy: Sendable {
             client.setOption(.autoRead, value: true).whenFailure { _ in client.close(promise: nil) }
           } catch {
             client.close(promise: nil)
+            upstream.close(promise: nil)
           }
         case .failure:
           self.count { outbound ? ($0.outboundFailed += 1) : ($0.inboundFailed += 1) }
