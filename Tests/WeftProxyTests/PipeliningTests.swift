@@ -73,16 +73,7 @@ struct PipeliningTests {
         }
       }
       .bind(host: "127.0.0.1", port: 0).get()
-    let table = ServiceTable()
-    table.apply(
-      ProxySnapshot(
-        version: 1,
-        services: [
-          ProxyService(
-            name: "echo", vip: "100.64.0.9",
-            ports: [ServicePort(port: 80, targetPort: endpoint.localAddress!.port!, protocol: .http)],
-            balancer: ServiceBalancing(), endpoints: ["127.0.0.1"])
-        ]))
+    let table = loopbackServiceTable("echo", targetPort: endpoint.localAddress!.port!)
     let metrics = TrafficMetrics(source: "test")
     let accepted = Accepted()
     let proxy = try await ServerBootstrap(group: group)

@@ -55,3 +55,19 @@ func simulate(
   }
   return counts
 }
+
+/// A table with one `http` service, `name`, at 100.64.0.9:80, whose one endpoint is this host's
+/// loopback on `targetPort` (for forwarder tests against a local endpoint).
+func loopbackServiceTable(_ name: String, targetPort: Int) -> ServiceTable {
+  let table = ServiceTable()
+  table.apply(
+    ProxySnapshot(
+      version: 1,
+      services: [
+        ProxyService(
+          name: name, vip: "100.64.0.9",
+          ports: [ServicePort(port: 80, targetPort: targetPort, protocol: .http)],
+          balancer: ServiceBalancing(), endpoints: ["127.0.0.1"])
+      ]))
+  return table
+}

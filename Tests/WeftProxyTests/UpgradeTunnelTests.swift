@@ -48,16 +48,7 @@ struct UpgradeTunnelTests {
       }
       .bind(host: "127.0.0.1", port: 0).get()
     defer { endpoint.close(promise: nil) }
-    let table = ServiceTable()
-    table.apply(
-      ProxySnapshot(
-        version: 1,
-        services: [
-          ProxyService(
-            name: "ws", vip: "100.64.0.9",
-            ports: [ServicePort(port: 80, targetPort: endpoint.localAddress!.port!, protocol: .http)],
-            balancer: ServiceBalancing(), endpoints: ["127.0.0.1"])
-        ]))
+    let table = loopbackServiceTable("ws", targetPort: endpoint.localAddress!.port!)
     let metrics = TrafficMetrics(source: "test")
     let proxy = try await ServerBootstrap(group: group)
       .childChannelInitializer { channel in
