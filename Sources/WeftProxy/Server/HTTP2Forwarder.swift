@@ -106,45 +106,13 @@ final class HTTP2Session {
       })
   }
 
-  /// What the inbound side does with a new stream.
-  enum InboundAdmission {
-    /// On to the workload.
-    case admitted(Upstream)
-    /// Answered here: the policy's 403 or the rate limit's 429.
-    case refused(service: String, status: Int, message: String, marker: String, retryAfter: Int?)
-  }
-
-  /// Holds a new inbound stream to the access policies and local rate limits of the service it
-  /// calls (named by a verified calling sidecar, else every service on the port must allow it).
+  /// Holds a new inbound stream to the access policies and local rate limits
+  /// (``InboundAdmission``).
   func admitInbound(_ headers: HPACKHeaders) -> InboundAdmission {
-    let request = Self.request(headers)
-    let named = self.peer == nil ? nil : headers.first(name: HTTPForwarder.serviceHeader)
-    let service =
-      self.table.inboundService(address: self.address, port: self.port, named: named)?.service ?? self.service
-    let access =
-      named == nil
-      ? self.table.authorizeAll(address: self.address, port: self.port, peer: self.peer, request: request)
-      : self.table.authorize(service: service, peer: self.peer, request: request)
-    self.metrics.decided("policy", service, kind: access.allowed ? "allow" : "deny")
-    guard access.allowed else {
-      AccessLog.denied(service: service, decision: access)
-      return .refused(
-        service: service, status: 403, message: "access denied: \(access.reason)", marker: "policy",
-        retryAfter: nil)
-    }
-    if let refusal = self.table.admit(
-      service: service, request: request, now: UInt64(MonotonicClock.nanoseconds()))
-    {
-      self.metrics.decided("rate_limited", service, kind: refusal.route == nil ? "service" : "route")
-      return .refused(
-        service: service, status: 429, message: "\(service): local rate limit reached",
-        marker: "rate-limited",
-        retryAfter: TokenBucket.retryAfterSeconds(refusal.wait))
-    }
-    return .admitted(
-      Upstream(
-        service: service, endpoint: EndpointAddress(ipv4: self.address, port: self.port), protocol: .http2,
-        rule: nil, pool: "", token: nil))
+    InboundAdmission.check(
+      table: self.table, metrics: self.metrics, address: self.address, port: self.port, peer: self.peer,
+      named: headers.first(name: HTTPForwarder.serviceHeader), fallback: self.service, protocol: .http2,
+      request: Self.request(headers), now: UInt64(MonotonicClock.nanoseconds()))
   }
 
   /// Decides where a new stream goes.
