@@ -8,16 +8,26 @@ import WeftModel
 
 @testable import WeftProxy
 
-/// An endpoint that answers each request with its path, `/slow` 300 ms late.
+/// An endpoint that answers each request with its path: `/slow` 300 ms late, `/held` only
+/// once released.
 private final class PathEcho: ChannelInboundHandler, Sendable {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundOut = HTTPServerResponsePart
-  /// Requests for `/slow` that arrived.
-  let slowSeen = Mutex(0)
+  /// The answers to `/held` requests, waiting for ``release()``.
+  private let held = Mutex<[@Sendable () -> Void]>([])
+
+  /// How many `/held` requests are waiting.
+  var holding: Int { self.held.withLock { $0.count } }
+
+  /// Sends the answers held so far.
+  func release() {
+    for answer in self.held.withLock({ all in
+      defer { all = [] }; return all
+    }) { answer() }
+  }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard case .head(let head) = self.unwrapInboundIn(data) else { return }
-    if head.uri == "/slow" { self.slowSeen.withLock { $0 += 1 } }
     let body = ByteBuffer(string: head.uri)
     let answer: @Sendable (ChannelHandlerContext) -> Void = { context in
       let headers = HTTPHeaders([("content-length", String(body.readableBytes))])
@@ -31,6 +41,10 @@ private final class PathEcho: ChannelInboundHandler, Sendable {
     if head.uri == "/slow" {
       let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
       context.eventLoop.scheduleTask(in: .milliseconds(300)) { answer(bound.value) }
+    } else if head.uri == "/held" {
+      let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+      let loop = context.eventLoop
+      self.held.withLock { $0.append { loop.execute { answer(bound.value) } } }
     } else {
       answer(context)
     }
@@ -128,14 +142,19 @@ struct PipeliningTests {
   @Test func aDrainClosesABusyConnectionAfterItsAnswerAndAnIdleOneAtOnce() async throws {
     let (client, collected, accepted, endpoint, close) = try await setUp()
     defer { close() }
-    try await client.writeAndFlush(ByteBuffer(string: "GET /slow HTTP/1.1\r\nHost: echo\r\n\r\n"))
-    // Once the request is at the endpoint (which answers 300 ms later), the drain begins.
-    try await wait { endpoint.slowSeen.withLock { $0 } == 1 }
-    accepted.channel.withLock { $0 }!.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+    try await client.writeAndFlush(ByteBuffer(string: "GET /held HTTP/1.1\r\nHost: echo\r\n\r\n"))
+    // The drain begins while the request waits at the endpoint (the event is handled on the
+    // proxy connection's loop before the answer can come back), then the answer is let go.
+    try await wait { endpoint.holding == 1 }
+    let proxySide = accepted.channel.withLock { $0 }!
+    proxySide.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+    try await proxySide.eventLoop.submit {}.get()
+    #expect(!collected.closed.withLock { $0 }, "a busy connection stays for its answer")
+    endpoint.release()
     try await wait { collected.closed.withLock { $0 } }
     let text = collected.text.withLock { $0 }
     #expect(
-      text.hasSuffix("/slow") && text.lowercased().contains("connection: close"),
+      text.hasSuffix("/held") && text.lowercased().contains("connection: close"),
       "answered, then closed: \(text)")
     #expect(collected.closed.withLock { $0 })
 
