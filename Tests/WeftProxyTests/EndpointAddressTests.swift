@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 
 @testable import WeftProxy
@@ -18,6 +19,15 @@ import Testing
   ])
   func rejectsMalformed(_ text: String) {
     #expect(EndpointAddress(text) == nil)
+  }
+
+  @Test func readsASocketAddressBothWaysRound() throws {
+    let socket = try SocketAddress(ipAddress: "100.96.1.7", port: 8080)
+    let address = try #require(EndpointAddress(socketAddress: socket))
+    #expect(address == EndpointAddress(100, 96, 1, 7, port: 8080))
+    #expect(address.socketAddress.ipAddress == "100.96.1.7")
+    #expect(address.socketAddress.port == 8080)
+    #expect(EndpointAddress(socketAddress: try SocketAddress(ipAddress: "::1", port: 80)) == nil)
   }
 
   @Test func ordersByAddressThenPort() {

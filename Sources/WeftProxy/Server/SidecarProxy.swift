@@ -514,9 +514,12 @@ public final class SidecarProxy: Sendable {
 
 extension EndpointAddress {
   /// The IPv4 address and port of a socket address, or nil for another family.
+  /// Read from the socket address's `sockaddr_in` as it is: no text on the way, since this runs
+  /// on every request.
   init?(socketAddress: SocketAddress) {
-    guard let ip = socketAddress.ipAddress, let v4 = IPv4Address(ip) else { return nil }
-    self.init(ipv4: v4.value, port: UInt16(socketAddress.port ?? 0))
+    guard case .v4(let v4) = socketAddress else { return nil }
+    self.init(
+      ipv4: UInt32(bigEndian: v4.address.sin_addr.s_addr), port: UInt16(bigEndian: v4.address.sin_port))
   }
 
   /// The socket address to connect to (no name resolution: it is an address already).
