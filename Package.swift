@@ -163,6 +163,7 @@ let package = Package(
         "WeftProxy", "WeftModel", "WeftIdentity", .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOTLS", package: "swift-nio"),
+        .product(name: "NIOHTTP2", package: "swift-nio-http2"),
       ]
     ),
     .testTarget(

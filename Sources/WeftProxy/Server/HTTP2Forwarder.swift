@@ -4,6 +4,7 @@ import NIOHPACK
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import WeftIdentity
 
 /// Proxies one client connection to an `http2` or `grpc` service stream by stream: every
 /// stream the client opens gets its own balancer pick (and route rule), and is relayed as frames
@@ -14,6 +15,13 @@ import NIOSSL
 final class HTTP2Session {
   private let table: ServiceTable
   let metrics: TrafficMetrics
+  /// Serving the workload's own listener (inbound): each stream is held to the access policies
+  /// (by method, path and headers) and local rate limits of the service it calls, and goes to
+  /// the workload; no balancing, retries or circuit breaking, no outbound figures.
+  let inbound: Bool
+  /// Inbound: the caller's verified identity, and the port's service when the caller names none.
+  private let peer: SPIFFEID?
+  private let service: String
   private let address: UInt32
   private let port: UInt16
   private let mark: UInt32
@@ -51,8 +59,12 @@ final class HTTP2Session {
 
   init(
     table: ServiceTable, metrics: TrafficMetrics, address: UInt32, port: UInt16, mark: UInt32,
-    tls: MeshTLS = MeshTLS(), loop: any EventLoop
+    tls: MeshTLS = MeshTLS(), loop: any EventLoop, inbound: Bool = false, peer: SPIFFEID? = nil,
+    service: String = "unknown"
   ) {
+    self.inbound = inbound
+    self.peer = peer
+    self.service = service
     self.tls = tls
     self.table = table
     self.metrics = metrics
@@ -63,13 +75,16 @@ final class HTTP2Session {
   }
 
   /// Sets up HTTP/2 on an accepted client connection; each stream gets an ``HTTP2StreamForwarder``.
+  /// `inbound` serves the workload's own listener for a caller `peer` (nil: plaintext) of
+  /// `service` (see ``inbound``).
   static func serve(
     _ client: any Channel, table: ServiceTable, metrics: TrafficMetrics, address: UInt32, port: UInt16,
-    mark: UInt32, tls: MeshTLS = MeshTLS()
+    mark: UInt32, tls: MeshTLS = MeshTLS(), inbound: Bool = false, peer: SPIFFEID? = nil,
+    service: String = "unknown"
   ) throws {
     let session = HTTP2Session(
       table: table, metrics: metrics, address: address, port: port, mark: mark, tls: tls,
-      loop: client.eventLoop)
+      loop: client.eventLoop, inbound: inbound, peer: peer, service: service)
     session.client = client
     let bound = NIOLoopBound(session, eventLoop: client.eventLoop)
     _ = try client.pipeline.syncOperations.configureHTTP2Pipeline(
@@ -82,14 +97,27 @@ final class HTTP2Session {
     try client.pipeline.syncOperations.addHandler(SessionCloser(session: session))
   }
 
-  /// Decides where a new stream goes.
-  func decide(_ headers: HPACKHeaders, source: EndpointAddress?) -> OutboundDecision {
-    let request = RequestView(
+  private static func request(_ headers: HPACKHeaders) -> RequestView {
+    RequestView(
       method: headers.first(name: ":method") ?? "GET", target: headers.first(name: ":path") ?? "/",
       header: { name in
         let values = headers[name]
         return values.isEmpty ? nil : values.joined(separator: name == "cookie" ? "; " : ", ")
       })
+  }
+
+  /// Holds a new inbound stream to the access policies and local rate limits
+  /// (``InboundAdmission``).
+  func admitInbound(_ headers: HPACKHeaders) -> InboundAdmission {
+    InboundAdmission.check(
+      table: self.table, metrics: self.metrics, address: self.address, port: self.port, peer: self.peer,
+      named: headers.first(name: HTTPForwarder.serviceHeader), fallback: self.service, protocol: .http2,
+      request: Self.request(headers), now: UInt64(MonotonicClock.nanoseconds()))
+  }
+
+  /// Decides where a new stream goes.
+  func decide(_ headers: HPACKHeaders, source: EndpointAddress?) -> OutboundDecision {
+    let request = Self.request(headers)
     return self.table.decide(
       address: self.address, port: self.port, request: request, source: source,
       now: UInt64(MonotonicClock.nanoseconds()))
@@ -103,6 +131,7 @@ final class HTTP2Session {
   /// Ends a stream's upstream pick with the answer's status (nil: none came); `superseded`
   /// when a retry takes over.
   func finish(_ upstream: Upstream, success: Bool, status: Int?, superseded: Bool = false) {
+    guard !self.inbound else { return }  // nothing was picked or held on that side
     self.table.finish(
       upstream, now: UInt64(MonotonicClock.nanoseconds()), success: success,
       outcome: RequestOutcome(status: status), superseded: superseded)
@@ -122,6 +151,8 @@ final class HTTP2Session {
     let multiplexer: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
     if let open = self.upstreams[endpoint] {
       multiplexer = open
+    } else if self.inbound {
+      multiplexer = self.connect(to: endpoint, service: service)
     } else {
       // A new connection: within the service's connection and pending-request limits.
       if let limit = self.table.hold(.maxConnections, service: service) {
@@ -141,9 +172,14 @@ final class HTTP2Session {
   {
     let me = NIOLoopBound(self, eventLoop: self.loop)
     let table = self.table
-    let secure = self.table.peerIdentity(service: service, address: endpoint.ipv4).flatMap { expected in
-      (try? self.tls.clientHandler(carries: .http2, expecting: expected)).flatMap { $0 }
-    }.map { NIOLoopBound($0, eventLoop: self.loop) }
+    let limited = !self.inbound
+    // A meshed endpoint is spoken to over mutual TLS (the workload itself, inbound, is not).
+    let secure =
+      self.inbound
+      ? nil
+      : self.table.peerIdentity(service: service, address: endpoint.ipv4).flatMap { expected in
+        (try? self.tls.clientHandler(carries: .http2, expecting: expected)).flatMap { $0 }
+      }.map { NIOLoopBound($0, eventLoop: self.loop) }
     let future = ClientBootstrap(group: self.loop)
       .channelOption(
         ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SocketOptionName(SidecarProxy.soMark)),
@@ -153,6 +189,7 @@ final class HTTP2Session {
       .connectTimeout(.seconds(5))
       .connect(to: endpoint.socketAddress)
       .always { result in
+        guard limited else { return }
         table.release(.maxPendingRequests, service: service)
         switch result {
         case .success(let channel):
@@ -258,6 +295,10 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
   private var deciding = true
   private var status = 0
   private var responseEnded = false
+  /// The client's END_STREAM came, and the endpoint's was relayed: the upstream stream is over
+  /// both ways and closes by itself.
+  private var clientEnded = false
+  private var upstreamEnded = false
   private var finished = false
   private var service = "unknown"
   private var started = UInt64(MonotonicClock.nanoseconds())
@@ -290,6 +331,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     let frame = self.unwrapInboundIn(data)
     guard frame.isRelayed else { return }
     if case .data(let data) = frame { self.sent += data.data.readableBytes }
+    if frame.endsStream { self.clientEnded = true }
     self.keep(frame)
     if let partner {
       partner.write(frame)
@@ -300,7 +342,20 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     guard self.deciding, case .headers(let headers) = frame else { return }
     self.deciding = false
     let source = context.channel.parent?.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
-    switch self.session.decide(headers.headers, source: source) {
+    let decision: OutboundDecision
+    if self.session.inbound {
+      switch self.session.admitInbound(headers.headers) {
+      case .admitted(let upstream):
+        decision = .service(upstream)
+      case .refused(let service, let status, let message, let marker, let retryAfter):
+        self.service = service
+        self.answer(status: status, message: message, marker: marker, retryAfter: retryAfter)
+        return
+      }
+    } else {
+      decision = self.session.decide(headers.headers, source: source)
+    }
+    switch decision {
     case .service(let upstream):
       self.upstream = upstream
       self.service = upstream.service
@@ -355,8 +410,15 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
 
   func channelInactive(context: ChannelHandlerContext) {
     self.complete(success: self.responseEnded)
-    // The client reset or the connection went: the upstream stream goes too.
-    self.partner?.close()
+    // The client reset or the connection went: the upstream stream goes too. One that ended
+    // both ways is left to close by itself: closing it would reset it (RST_STREAM CANCEL), and
+    // an endpoint's rapid-reset guard counts those against the whole connection (NIO's closes
+    // it after 200 in 30 s).
+    if self.clientEnded && self.upstreamEnded {
+      self.partner?.detach()
+    } else {
+      self.partner?.close()
+    }
     self.session.streamClosed()
     context.fireChannelInactive()
   }
@@ -532,6 +594,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     default:
       break
     }
+    if frame.endsStream { self.upstreamEnded = true }
     context.write(self.wrapOutboundOut(frame), promise: nil)
     if self.responseEnded {
       context.flush()
@@ -569,6 +632,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     if let upstream = self.upstream {
       self.session.finish(upstream, success: success, status: self.status == 0 ? nil : self.status)
     }
+    guard !self.session.inbound else { return }  // counted by the caller's sidecar
     self.session.metrics.request(
       to: self.service, protocol: "http2", status: self.status == 0 ? nil : self.status,
       nanoseconds: UInt64(MonotonicClock.nanoseconds()) &- self.started, sent: self.sent,
@@ -577,7 +641,8 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
 
   /// Answers the stream from the proxy itself.
   private func answer(
-    status: Int, message: String, fault: Bool = false, overflow: CircuitBreaker.Limit? = nil
+    status: Int, message: String, fault: Bool = false, overflow: CircuitBreaker.Limit? = nil,
+    marker: String? = nil, retryAfter: Int? = nil
   ) {
     guard let context else { return }
     self.waiting = []
@@ -586,9 +651,10 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     self.responseEnded = true
     var headers = HPACKHeaders([
       (":status", String(status)), ("content-type", "text/plain"),
-      ("x-weft-proxy", fault ? "fault" : "error"),
+      ("x-weft-proxy", marker ?? (fault ? "fault" : "error")),
     ])
     if let overflow { headers.add(name: "x-weft-overflow", value: overflow.rawValue) }
+    if let retryAfter { headers.add(name: "retry-after", value: String(retryAfter)) }
     context.write(self.wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
     let body = context.channel.allocator.buffer(string: message + "\n")
     context.writeAndFlush(
@@ -677,6 +743,11 @@ final class HTTP2UpstreamStream: ChannelDuplexHandler {
     self.forwarder = nil
     self.context?.close(promise: nil)
   }
+
+  /// Forgets the client stream, leaving this one to close by itself.
+  fileprivate func detach() {
+    self.forwarder = nil
+  }
 }
 
 extension HTTP2Frame.FramePayload {
@@ -686,6 +757,15 @@ extension HTTP2Frame.FramePayload {
   var isRelayed: Bool {
     switch self {
     case .headers, .data: return true
+    default: return false
+    }
+  }
+
+  /// Whether the frame ends its sender's side of the stream.
+  var endsStream: Bool {
+    switch self {
+    case .headers(let headers): return headers.endStream
+    case .data(let data): return data.endStream
     default: return false
     }
   }

@@ -197,36 +197,19 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       let source = context.channel.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
       let decision: OutboundDecision
       if self.inbound {
-        // Only a sidecar (a verified peer) may say which service it called; a plaintext caller
-        // could name the laxest one, so it must pass the policies of every service on the port.
-        let named = self.peer == nil ? nil : headers.first(name: Self.serviceHeader)
-        let service =
-          self.table.inboundService(address: self.address, port: self.port, named: named)?.service
-          ?? self.service
-        let access =
-          named == nil
-          ? self.table.authorizeAll(address: self.address, port: self.port, peer: self.peer, request: request)
-          : self.table.authorize(service: service, peer: self.peer, request: request)
-        self.metrics.decided("policy", service, kind: access.allowed ? "allow" : "deny")
-        guard access.allowed else {
-          AccessLog.denied(service: service, decision: access)
+        let admission = InboundAdmission.check(
+          table: self.table, metrics: self.metrics, address: self.address, port: self.port, peer: self.peer,
+          named: headers.first(name: Self.serviceHeader), fallback: self.service, protocol: .http,
+          request: request, now: now)
+        switch admission {
+        case .admitted(let upstream):
+          decision = .service(upstream)
+        case .refused(_, let status, let message, let marker, let retryAfter):
           self.respond(
-            status: .forbidden, message: "access denied: \(access.reason)", version: head.version,
-            keepAlive: keepAlive, marker: "policy")
+            status: HTTPResponseStatus(statusCode: status), message: message, version: head.version,
+            keepAlive: keepAlive, marker: marker, retryAfter: retryAfter)
           return
         }
-        if let refusal = self.table.admit(service: service, request: request, now: now) {
-          self.metrics.decided("rate_limited", service, kind: refusal.route == nil ? "service" : "route")
-          self.respond(
-            status: .tooManyRequests, message: "\(service): local rate limit reached",
-            version: head.version, keepAlive: keepAlive, marker: "rate-limited",
-            retryAfter: TokenBucket.retryAfterSeconds(refusal.wait))
-          return
-        }
-        decision = .service(
-          Upstream(
-            service: service, endpoint: EndpointAddress(ipv4: self.address, port: self.port),
-            protocol: .http, rule: nil, pool: "", token: nil))
       } else {
         decision = self.table.decide(
           address: self.address, port: self.port, request: request, source: source, now: now)

@@ -219,7 +219,7 @@ public final class SidecarProxy: Sendable {
 
   /// Passes a connection to the workload itself on. To a port where it serves a service:
   /// mutual TLS from another sidecar is terminated (its ALPN says what it carries: HTTP/1.1 goes
-  /// request by request, anything else is relayed), plaintext is refused when the service is
+  /// request by request, HTTP/2 stream by stream, anything else is relayed), plaintext is refused when the service is
   /// `strict` and otherwise handled as it comes (HTTP/1.1 on `http`, `http2` and `grpc` ports
   /// request by request, the rest relayed); either way the local rate limits and the caller's
   /// deadline apply. Other ports are relayed untouched.
@@ -301,8 +301,23 @@ public final class SidecarProxy: Sendable {
         }
         return
       }
-      // HTTP/2 and opaque bytes go to the workload as they are, once it is connected; a
-      // close_notify from the caller is a half-close, passed on like a FIN.
+      if negotiated == MeshTLS.Carries.http2.rawValue {
+        // HTTP/2 and gRPC stream by stream, so that policies by method and path hold per call.
+        do {
+          try client.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
+          self.count { $0.inbound += 1 }
+          try HTTP2Session.serve(
+            client, table: self.table, metrics: self.metrics, address: destination.ipv4,
+            port: destination.port,
+            mark: mark, inbound: true, peer: peer, service: service)
+          gate.release()
+        } catch {
+          client.close(promise: nil)
+        }
+        return
+      }
+      // Opaque bytes go to the workload as they are, once it is connected; a close_notify from
+      // the caller is a half-close, passed on like a FIN.
       _ = client.setOption(.autoRead, value: false)
       let held = NIOLoopBound(gate, eventLoop: client.eventLoop)
       self.relayAdmitted(

@@ -1,0 +1,162 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOPosix
+import Testing
+import WeftIdentity
+import WeftModel
+
+@testable import WeftProxy
+
+/// A workload's HTTP/2 server answering every stream with its path.
+private final class PathAnswer: ChannelInboundHandler, Sendable {
+  typealias InboundIn = HTTPServerRequestPart
+  typealias OutboundOut = HTTPServerResponsePart
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard case .head(let head) = self.unwrapInboundIn(data) else { return }
+    let body = ByteBuffer(string: head.uri)
+    let headers = HTTPHeaders([("content-length", String(body.readableBytes))])
+    context.write(
+      self.wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .ok, headers: headers))),
+      promise: nil)
+    context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+  }
+}
+
+@Suite("inbound HTTP/2: each stream is held to the access policies by its path")
+struct InboundHTTP2Tests {
+  @Test func aDeniedPathGets403OnItsStreamAndTheOthersPass() async throws {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let workload = try await Self.workload(group: group)
+    defer { workload.close(promise: nil) }
+    let port = workload.localAddress!.port!
+    let table = ServiceTable()
+    let noAdmin = AccessPolicySpec(
+      service: "backend", action: .deny, rules: [AccessRule(to: AccessOperation(paths: ["/admin*"]))])
+    table.apply(
+      ProxySnapshot(
+        version: 1,
+        services: [
+          ProxyService(
+            name: "backend", vip: "100.64.0.9",
+            ports: [ServicePort(port: 80, targetPort: port, protocol: .http2)],
+            balancer: ServiceBalancing(), endpoints: ["127.0.0.1"])
+        ],
+        policies: [ProxyAccessPolicy(name: "no-admin", spec: noAdmin)]))
+    let metrics = TrafficMetrics(source: "b1")
+    let caller = SPIFFEID(trustDomain: "weft.test", namespace: "blue", serviceAccount: "client")!
+    // The sidecar's inbound side, as it is once the caller's mutual TLS (ALPN weft/h2) is done.
+    let inbound = try await ServerBootstrap(group: group)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try HTTP2Session.serve(
+            channel, table: table, metrics: metrics, address: 0x7f00_0001, port: UInt16(port), mark: 0,
+            inbound: true, peer: caller, service: "backend")
+        }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+    defer { inbound.close(promise: nil) }
+    // Independent HTTP/2 clients: h2load sends both paths twice over one connection, curl
+    // shows the refusal's answer.
+    let base = "http://127.0.0.1:\(inbound.localAddress!.port!)"
+    let load = try await run(
+      "/usr/bin/h2load", ["-n", "4", "-c", "1", "\(base)/hello", "\(base)/admin/users"])
+    #expect(load.contains("status codes: 2 2xx, 0 3xx, 2 4xx, 0 5xx"), "\(load)")
+    #expect(load.contains("4 done"), "every stream answered on the one connection: \(load)")
+    let denied = try await run(
+      "/usr/bin/curl", ["-sS", "--http2-prior-knowledge", "-w", "|%{http_code}", "\(base)/admin/users"])
+    #expect(
+      denied.hasPrefix("access denied: DENY policy 'no-admin' rule 0") && denied.hasSuffix("|403"),
+      "\(denied)")
+    let allowed = try await run("/usr/bin/curl", ["-sS", "--http2-prior-knowledge", "\(base)/hello"])
+    #expect(allowed == "/hello")
+    let decisions = metrics.decisionCounts
+    #expect(decisions[.init(family: "policy", destination: "backend", kind: "allow")] == 3)
+    #expect(decisions[.init(family: "policy", destination: "backend", kind: "deny")] == 3)
+  }
+
+  /// Regression: each relayed stream used to end with a RST_STREAM (CANCEL) to the next hop,
+  /// and NIO's rapid-reset guard on the inbound side closes a connection after 200 of them in
+  /// 30 s, so one client connection stalled at its 201st stream.
+  @Test func threeHundredStreamsInTurnCrossBothSidecarsOnOneConnection() async throws {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let workload = try await Self.workload(group: group)
+    defer { workload.close(promise: nil) }
+    let workloadPort = workload.localAddress!.port!
+    let caller = SPIFFEID(trustDomain: "weft.test", namespace: "blue", serviceAccount: "client")!
+    let serverTable = ServiceTable()
+    let inbound = try await ServerBootstrap(group: group)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try HTTP2Session.serve(
+            channel, table: serverTable, metrics: TrafficMetrics(source: "b1"), address: 0x7f00_0001,
+            port: UInt16(workloadPort), mark: 0, inbound: true, peer: caller, service: "backend")
+        }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+    defer { inbound.close(promise: nil) }
+    // The caller's sidecar balances each stream to the server's sidecar (plaintext here).
+    let clientTable = ServiceTable()
+    clientTable.apply(
+      ProxySnapshot(
+        version: 1,
+        services: [
+          ProxyService(
+            name: "backend", vip: "100.64.0.9",
+            ports: [ServicePort(port: 80, targetPort: inbound.localAddress!.port!, protocol: .http2)],
+            balancer: ServiceBalancing(), endpoints: ["127.0.0.1"])
+        ]))
+    let metrics = TrafficMetrics(source: "client")
+    let outbound = try await ServerBootstrap(group: group)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try HTTP2Session.serve(
+            channel, table: clientTable, metrics: metrics, address: 0x6440_0009, port: 80, mark: 0)
+        }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+    defer { outbound.close(promise: nil) }
+    let load = try await run(
+      "/usr/bin/h2load",
+      ["-n", "300", "-c", "1", "-m", "1", "-N", "5", "http://127.0.0.1:\(outbound.localAddress!.port!)/x"])
+    #expect(load.contains("300 succeeded, 0 failed"), "\(load)")
+  }
+
+  /// A workload's HTTP/2 server answering every stream with its path.
+  static func workload(group: any EventLoopGroup) async throws -> any Channel {
+    try await ServerBootstrap(group: group)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: HTTP2Session.connection,
+            streamConfiguration: HTTP2Session.stream
+          ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+              try stream.pipeline.syncOperations.addHandlers([
+                HTTP2FramePayloadToHTTP1ServerCodec(), PathAnswer(),
+              ])
+            }
+          }
+        }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+  }
+
+  /// Runs a client and returns what it printed.
+  func run(_ path: String, _ arguments: [String]) async throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+      process.terminationHandler = { _ in done.resume() }
+      do { try process.run() } catch { done.resume(throwing: error) }
+    }
+    return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  }
+}
