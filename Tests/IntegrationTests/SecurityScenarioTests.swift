@@ -10,7 +10,8 @@ extension MeshLabScenarios {
   struct SecurityScenarioTests {
     let lab = "sc\(getpid() % 100_000)"
 
-    /// The lab's service `backend` (HTTP on 80, opaque TCP on 83) with `extra` spec lines.
+    /// The lab's service `backend` (HTTP on 80, HTTP/2 on 82, opaque TCP on 83) with `extra` spec
+    /// lines.
     static func backend(_ extra: String = "") -> String {
       """
       apiVersion: weft/v1
@@ -19,7 +20,10 @@ extension MeshLabScenarios {
       spec:
         network: blue
         selector: {app: backend}
-        ports: [{port: 80, targetPort: 8080, protocol: http}, {port: 83, targetPort: 8083, protocol: tcp}]
+        ports:
+          - {port: 80, targetPort: 8080, protocol: http}
+          - {port: 82, targetPort: 8082, protocol: http2}
+          - {port: 83, targetPort: 8083, protocol: tcp}
         \(extra)
       """
     }
@@ -28,7 +32,10 @@ extension MeshLabScenarios {
       let mesh = try MeshLab(
         self.lab, hosts: 2,
         spec: """
-            ports: [{port: 80, targetPort: 8080, protocol: http}, {port: 83, targetPort: 8083, protocol: tcp}]
+            ports:
+              - {port: 80, targetPort: 8080, protocol: http}
+              - {port: 82, targetPort: 8082, protocol: http2}
+              - {port: 83, targetPort: 8083, protocol: tcp}
           """)
       defer { mesh.tearDown() }
       let lab = mesh.name
@@ -175,8 +182,15 @@ extension MeshLabScenarios {
           """)
       #expect(permissive.status == 0, "\(permissive.output)")
       func status(_ from: String, _ method: String, _ url: String) throws -> String {
-        try labExec(lab, from, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, url)
-          .output
+        // Port 82 is HTTP/2: held to the policies stream by stream on b1's side.
+        let h2 = url.contains(":82/") ? ["--http2-prior-knowledge"] : []
+        return try weftArgs(
+          [
+            "lab", "exec", lab, from, "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X",
+            method,
+          ]
+            + h2 + [url]
+        ).output
       }
       #expect(
         eventually(15) {
@@ -192,11 +206,18 @@ extension MeshLabScenarios {
         ("c2", "GET", "http://100.64.0.1/other", "200"), ("c2", "POST", "http://100.64.0.1/items", "200"),
         ("c2", "GET", "http://100.64.0.1/api/admin/users", "403"),
         ("outsider", "GET", "http://\(b1):8080/api/items", "403"),
+        ("client", "GET", "http://100.64.0.1:82/api/items", "200"),
+        ("client", "POST", "http://100.64.0.1:82/api/items", "403"),
+        ("client", "GET", "http://100.64.0.1:82/api/admin", "403"),
+        ("c2", "GET", "http://100.64.0.1:82/other", "200"),
+        ("c2", "GET", "http://100.64.0.1:82/api/admin/users", "403"),
       ]
       var seen: [String] = []
       for (from, method, url, expected) in matrix {
         let got = try status(from, method, url)
-        seen.append("\(from) \(method) \(url.split(separator: "/", maxSplits: 3).last ?? ""): \(got)")
+        seen.append(
+          "\(from) \(method) \(url.contains(":82/") ? "h2 " : "")\(url.split(separator: "/", maxSplits: 3).last ?? ""): \(got)"
+        )
         #expect(got == expected, "\(from) \(method) \(url): \(got), expected \(expected)")
       }
       let body = try labExec(lab, "client", "curl", "-s", "http://100.64.0.1/api/admin").output
