@@ -311,10 +311,13 @@ rss_kb() {  # $1: field (VmRSS or VmHWM), rest: pids; the sum in kB
   for pid in "$@"; do v=$(awk -v f="$field:" '$1 == f {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0); sum=$((sum + ${v:-0})); done
   echo "$sum"
 }
-cpu_ticks() {  # rest: pids; their user + system CPU so far, in clock ticks
-  local sum=0 pid v
-  for pid in "$@"; do v=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0); sum=$((sum + ${v:-0})); done
-  echo "$sum"
+cpu_ticks() {  # rest: pids; their user and system CPU so far, in clock ticks: "user system"
+  local user=0 system=0 pid u s
+  for pid in "$@"; do
+    read -r u s < <(awk '{print $14, $15}' "/proc/$pid/stat" 2>/dev/null || echo "0 0")
+    user=$((user + ${u:-0})); system=$((system + ${s:-0}))
+  done
+  echo "$user $system"
 }
 TICK=$(getconf CLK_TCK)
 to_ms() {  # wrk latency like 1.23ms, 456.00us, 1.02s -> milliseconds
@@ -347,11 +350,14 @@ for round in $(seq "$ROUNDS"); do
   for v in $VARIANTS; do
     pids=$(pids_of "$v")
     idle=$( [ -n "$pids" ] && rss_kb VmRSS $pids || echo 0 )
-    cpu0=$( [ -n "$pids" ] && cpu_ticks $pids || echo 0 )
+    read -r user0 system0 <<<"$( [ -n "$pids" ] && cpu_ticks $pids || echo "0 0")"
     read -r rps32 p50_32 p99_32 <<<"$(wrk_run "$v" 32)"
-    cpu1=$( [ -n "$pids" ] && cpu_ticks $pids || echo 0 )
-    # The pair's CPU per request under the c32 load, in microseconds.
-    us32=$(awk -v t="$((cpu1 - cpu0))" -v hz="$TICK" -v r="$rps32" -v d="$DURATION" 'BEGIN { if (r > 0) printf "%.1f", t / hz * 1e6 / (r * d); else print 0 }')
+    read -r user1 system1 <<<"$( [ -n "$pids" ] && cpu_ticks $pids || echo "0 0")"
+    # The pair's CPU per request under the c32 load, in microseconds (and its user and kernel
+    # parts, for the log).
+    per_request() { awk -v t="$1" -v hz="$TICK" -v r="$rps32" -v d="$DURATION" 'BEGIN { if (r > 0) printf "%.1f", t / hz * 1e6 / (r * d); else print 0 }'; }
+    us32=$(per_request $((user1 - user0 + system1 - system0)))
+    split32="user $(per_request $((user1 - user0))), system $(per_request $((system1 - system0)))"
     rss_c32=$( [ -n "$pids" ] && rss_kb VmRSS $pids || echo 0 )
     read -r rps1 p50_1 p99_1 <<<"$(wrk_run "$v" 1)"
     h2=$(h2_run "$v")
@@ -364,7 +370,7 @@ for round in $(seq "$ROUNDS"); do
       sleep 5; log "weft RSS 5 s later: $(rss_kb VmRSS $pids) kB"
     fi
     peak=$( [ -n "$pids" ] && rss_kb VmHWM $pids || echo 0 )
-    log "round $round $v: c32 $rps32 req/s p99 ${p99_32} ms, pair CPU ${us32} us/req; c1 $rps1 req/s p50 ${p50_1} ms; h2 $h2 req/s; RSS idle ${idle} kB peak ${peak} kB; close $close32 req/s"
+    log "round $round $v: c32 $rps32 req/s p99 ${p99_32} ms, pair CPU ${us32} us/req ($split32); c1 $rps1 req/s p50 ${p50_1} ms; h2 $h2 req/s; RSS idle ${idle} kB peak ${peak} kB; close $close32 req/s"
     R[$v,$round]="$rps32 $p50_32 $p99_32 $rps1 $p50_1 $p99_1 $h2 $idle $peak $close32 $us32"
   done
 done

@@ -66,11 +66,29 @@ struct ControllerCommand: AsyncParsableCommand {
   @Option(help: "Hours a workload certificate lasts.")
   var certificateHours = 24.0
 
+  @Option(
+    help: """
+      Seconds a rotated-out mesh CA still signs while the new root reaches every agent and \
+      sidecar (at least 50: agents re-read trust every 20 s, sidecars every 30 s).
+      """)
+  var caPropagation = 90.0
+
   @Option(help: "Hours a host's or user's client certificate lasts (renewed half-way by agents).")
   var clientCertificateHours = 168.0
 
   @Option(help: "An extra DNS name or IP address for the API's server certificate; repeat for more.")
   var tlsSAN: [String] = []
+
+  func validate() throws {
+    guard self.certificateHours > 0, self.certificateHours.isFinite else {
+      throw ValidationError(
+        "--certificate-hours must be a positive number of hours, not \(self.certificateHours)")
+    }
+    guard self.caPropagation > 0, self.caPropagation.isFinite else {
+      throw ValidationError(
+        "--ca-propagation must be a positive number of seconds, not \(self.caPropagation)")
+    }
+  }
 
   func run() async throws {
     let addresses = try listen.map(Self.bindAddress)
@@ -84,7 +102,8 @@ struct ControllerCommand: AsyncParsableCommand {
     let controller = Controller(
       store: store, leaseTTL: .seconds(leaseTTL),
       issuer: IdentityIssuer(
-        authority: authority, bundle: bundle, lifetime: self.certificateHours * 3600, store: caStore))
+        authority: authority, bundle: bundle, lifetime: self.certificateHours * 3600, store: caStore,
+        propagation: self.caPropagation))
     let auth = try await self.makeAuth()
     let tls = try self.serverTLS(pki: auth.pki!)
     let router = ControlServer.router(controller: controller, auth: auth)

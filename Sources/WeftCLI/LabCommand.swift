@@ -42,6 +42,12 @@ struct LabCommand: AsyncParsableCommand {
     @Flag(help: "Only the namespaces and the underlay: no controller, no agents.")
     var noControlPlane = false
 
+    @Option(help: "Hours a workload certificate lasts (the controller's --certificate-hours).")
+    var certificateHours: Double?
+
+    @Option(help: "Seconds a rotated-out mesh CA still signs (the controller's --ca-propagation).")
+    var caPropagation: Double?
+
     func run() async throws {
       guard let prefix = IPPrefix(underlay) else {
         throw ValidationError("--underlay '\(underlay)' is not an IPv4 prefix such as 198.18.0.0/24")
@@ -52,7 +58,12 @@ struct LabCommand: AsyncParsableCommand {
         let t0 = clock.now
         try Lab.up(name: name, hosts: hosts, underlay: prefix) { print($0) }
         if !noControlPlane {
-          try await Lab.startControlPlane(name: name, datapath: datapath) { print($0) }
+          let arguments =
+            (certificateHours.map { ["--certificate-hours", String($0)] } ?? [])
+            + (caPropagation.map { ["--ca-propagation", String($0)] } ?? [])
+          try await Lab.startControlPlane(name: name, datapath: datapath, controllerArguments: arguments) {
+            print($0)
+          }
           print("control plane up in \(clock.now - t0); client commands: eval $(weft lab env \(name))")
         }
       }

@@ -17,8 +17,11 @@ extension Lab {
   /// port and on a unix socket in the lab's directory, then one agent per host inside the host's
   /// namespace (reaching the controller through the socket), and waits until every host joined.
   /// On failure the whole lab is removed.
+  /// `controllerArguments` are added to the controller's command line (`weft controller
+  /// --help`), e.g. a short certificate lifetime to watch rotations.
   public static func startControlPlane(
-    name: String, datapath: String = "kernel", progress: (String) -> Void = { _ in }
+    name: String, datapath: String = "kernel", controllerArguments: [String] = [],
+    progress: (String) -> Void = { _ in }
   ) async throws(LabError) {
     guard var state = Self.load(name) else {
       throw LabError(.notFound, "no lab '\(name)' (see: weft lab list)")
@@ -29,10 +32,12 @@ extension Lab {
       let t0 = clock.now
       var rng = SystemRandomNumberGenerator()
       let token = (0..<16).map { _ in String(UInt8.random(in: 0...255, using: &rng), radix: 16) }.joined()
-      let (controllerPID, urls) = try await Self.launchController(lab: name, token: token) { pid in
+      let (controllerPID, urls) = try await Self.launchController(
+        lab: name, token: token, arguments: controllerArguments
+      ) { pid in
         state.control = LabControlPlane(
           controllerPID: pid, urls: [], token: token, datapath: datapath, agents: [:],
-          executable: Self.executable)
+          executable: Self.executable, controllerArguments: controllerArguments)
         try Self.save(state)
       }
       state.control?.urls = urls
@@ -78,7 +83,8 @@ extension Lab {
   /// Starts the lab's controller (loopback port and unix socket, data in the lab directory) and
   /// waits until it listens; `started` records the pid before the wait, so a failure can stop it.
   static func launchController(
-    lab name: String, token: String, executable: String = Lab.executable, started: (Int32) throws -> Void
+    lab name: String, token: String, executable: String = Lab.executable, arguments: [String] = [],
+    started: (Int32) throws -> Void
   ) async throws -> (Int32, [String]) {
     let dir = Self.directory(name)
     let ready = "\(dir)/controller.ready"
@@ -87,7 +93,7 @@ extension Lab {
       [
         executable, "controller", "--listen", "127.0.0.1:0", "--listen", "unix:\(dir)/controller.sock",
         "--data", "\(dir)/controller", "--ready-file", ready,
-      ], logPath: "\(dir)/controller.log", environment: ["WEFT_TOKEN": token], newSession: true)
+      ] + arguments, logPath: "\(dir)/controller.log", environment: ["WEFT_TOKEN": token], newSession: true)
     try started(pid)
     let urls = try await Self.waitFor("the controller to listen (see \(dir)/controller.log)") {
       () -> [String]? in
@@ -120,8 +126,9 @@ extension Lab {
     if Self.isOurs(control.controllerPID, lab: name) { Spawn.stop(control.controllerPID) }
     do {
       let executable = control.executable ?? Self.executable
-      let (_, urls) = try await Self.launchController(lab: name, token: control.token, executable: executable)
-      {
+      let (_, urls) = try await Self.launchController(
+        lab: name, token: control.token, executable: executable, arguments: control.controllerArguments ?? []
+      ) {
         pid in
         state.control?.controllerPID = pid
         try Self.save(state)

@@ -60,6 +60,8 @@ public struct LabControlPlane: Codable, Sendable, Equatable {
   public var executable: String?
   /// The control plane's CA certificate (PEM file) that clients trust the controller by.
   public var ca: String?
+  /// Extra arguments the controller runs with (restarts too), such as certificate lifetimes.
+  public var controllerArguments: [String]?
 
   /// The loopback URL.
   public var loopbackURL: String? { self.urls.first { $0.hasPrefix("https://") } }

@@ -38,10 +38,11 @@ final class MeshLab {
   let logs: String
   var pids: [pid_t] = []
 
-  init(_ name: String, hosts: Int, spec: String) throws {
+  /// `up` adds arguments to `weft lab up` (certificate lifetimes, say).
+  init(_ name: String, hosts: Int, spec: String, up arguments: [String] = []) throws {
     self.name = name
     _ = try? Lab.down(name: name)
-    let up = try weftArgs(["lab", "up", name, "--hosts", String(hosts)])
+    let up = try weftArgs(["lab", "up", name, "--hosts", String(hosts)] + arguments)
     #expect(up.status == 0, "\(up.output)")
     self.logs = FileManager.default.temporaryDirectory.appendingPathComponent("weft-\(name)-mesh").path
     try FileManager.default.createDirectory(atPath: self.logs, withIntermediateDirectories: true)

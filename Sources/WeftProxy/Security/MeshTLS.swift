@@ -23,9 +23,22 @@ public final class MeshTLS: Sendable {
     case tcp = "weft/tcp"
   }
 
+  /// What the sidecar holds now, as its admin page `/identity` shows it.
+  public struct Status: Codable, Sendable, Hashable {
+    /// The workload's SPIFFE identity.
+    public var identity: String
+    /// The certificate's issuer (the CA that signed it), as a distinguished name.
+    public var issuer: String
+    /// When the certificate expires.
+    public var notAfter: Date
+    /// The subjects of the roots trusted, in the bundle's order (two during a CA rotation).
+    public var roots: [String]
+  }
+
   private struct Current: Sendable {
     var identity: SPIFFEID
     var bundle: TrustBundle
+    var issuer: String
     var notAfter: Date
     var server: NIOSSLContext
     var clients: [Carries: NIOSSLContext]
@@ -42,6 +55,17 @@ public final class MeshTLS: Sendable {
 
   /// When the certificate in use expires.
   public var notAfter: Date? { self.current.withLock { $0?.notAfter } }
+
+  /// The credentials in use (nil before the first).
+  public var status: Status? {
+    self.current.withLock { now in
+      now.map {
+        Status(
+          identity: $0.identity.uri, issuer: $0.issuer, notAfter: $0.notAfter,
+          roots: $0.bundle.roots.map { $0.subject.description })
+      }
+    }
+  }
 
   /// True once there are credentials.
   public var isReady: Bool { self.current.withLock { $0 != nil } }
@@ -86,7 +110,8 @@ public final class MeshTLS: Sendable {
         configuration: configuration(server: false, alpn: [carries.rawValue]))
     }
     let next = Current(
-      identity: identity, bundle: bundle, notAfter: x509[0].notValidAfter, server: server, clients: clients,
+      identity: identity, bundle: bundle, issuer: x509[0].issuer.description, notAfter: x509[0].notValidAfter,
+      server: server, clients: clients,
       source: source)
     self.current.withLock { $0 = next }
     return true

@@ -27,6 +27,7 @@ public enum AdminServer {
   static func answer(_ path: String, proxy: SidecarProxy) -> (HTTPResponseStatus, String, String) {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.dateEncodingStrategy = .iso8601
     func json(_ value: some Encodable) -> (HTTPResponseStatus, String, String) {
       let body = (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) + "\n" } ?? "{}\n"
       return (.ok, "application/json", body)
@@ -35,6 +36,11 @@ public enum AdminServer {
     case "/ready": return (.ok, "text/plain", "ready\n")
     case "/config": return json(proxy.table.snapshot)
     case "/clusters": return json(proxy.table.clusters)
+    case "/identity":
+      guard let status = proxy.tls.status else {
+        return (.notFound, "text/plain", "no mesh credentials yet (plaintext)\n")
+      }
+      return json(status)
     case "/metrics":
       let text =
         ProxyMetrics.render(
@@ -43,7 +49,8 @@ public enum AdminServer {
         + ProxyMetrics.render(
           overflows: proxy.table.overflows, retriesExhausted: proxy.table.retriesExhausted)
       return (.ok, "text/plain; version=0.0.4", text)
-    default: return (.notFound, "text/plain", "no such page; try /ready, /config, /clusters, /metrics\n")
+    default:
+      return (.notFound, "text/plain", "no such page; try /ready, /config, /clusters, /identity, /metrics\n")
     }
   }
 }
