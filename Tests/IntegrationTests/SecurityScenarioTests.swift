@@ -81,6 +81,34 @@ extension MeshLabScenarios {
       try await Task.sleep(for: .milliseconds(500))  // the last packets reach the file
       capture.interrupt()
       capture.waitUntilExit()
+      // Callers that leave early: five connect and close without a byte (the client's sidecar
+      // still dials b1 for them), one half-closes after its request. The half-closer gets its
+      // answer, and nothing is left half-open by either sidecar: each FIN is passed on to the
+      // far side, which closes (before, a FIN that came while the first bytes were being judged
+      // was lost, and the connection waited for the far side's idle timeout).
+      let leaver = "import socket\nfor _ in range(5): socket.create_connection(('100.64.0.1', 80)).close()"
+      #expect(try labExec(lab, "client", "/usr/bin/python3", "-c", leaver).status == 0)
+      let halfCloser = """
+        import socket
+        s = socket.create_connection(('100.64.0.1', 80))
+        s.sendall(b'GET /half HTTP/1.1\\r\\nHost: backend\\r\\n\\r\\n')
+        s.shutdown(socket.SHUT_WR)
+        answer = b''
+        while chunk := s.recv(65536):
+            answer += chunk
+        print(answer.split(b'\\r\\n')[0].decode())
+        """
+      let halfClosed = try labExec(lab, "client", "/usr/bin/python3", "-c", halfCloser)
+      #expect(
+        halfClosed.output.hasPrefix("HTTP/1.1 200"), "a half-closed request is answered: \(halfClosed.output)"
+      )
+      #expect(
+        eventually(10) {
+          ["client", "b1"].allSatisfy { workload in
+            let lines = (try? labExec(lab, workload, "ss", "-tan", "state", "close-wait").output) ?? "x\nx"
+            return lines.split(separator: "\n").count <= 1  // the header line alone
+          }
+        }, "no connection left half-open in either workload")
       func tshark(_ filter: String, _ field: String) throws -> [String] {
         let result = try weftArgs([
           "lab", "exec", lab, "host2", "--", "tshark", "-r", pcap, "-d", "tcp.port==8080,tls", "-d",

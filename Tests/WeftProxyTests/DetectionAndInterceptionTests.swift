@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOEmbedded
 import NIOHTTP1
 import Testing
 
@@ -43,6 +45,23 @@ struct DetectionAndInterceptionTests {
         #expect(v == .needMoreBytes || v == whole, "\(input.prefix(n)) -> \(v), whole \(whole)")
       }
     }
+  }
+
+  /// A client that sends a few bytes and its FIN before the verdict: opaque, and whoever takes
+  /// the connection on is told the input is closed (the event itself is gone by then).
+  @Test func aFINBeforeTheVerdictIsReportedWithTheBytes() throws {
+    var verdict: (DetectedProtocol, String, Bool)?
+    let channel = EmbeddedChannel()
+    try channel.pipeline.syncOperations.addHandler(
+      ProtocolSniffer(timeout: .seconds(5)) { found, bytes, inputClosed in
+        verdict = (found, String(buffer: bytes), inputClosed)
+      })
+    try channel.writeInbound(ByteBuffer(string: "GE"))
+    #expect(verdict == nil, "GE could still be HTTP")
+    channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+    let got = try #require(verdict)
+    #expect(got.0 == .opaque && got.1 == "GE" && got.2)
+    _ = try? channel.finish()
   }
 
   @Test func rulesRedirectTCPButNotTheProxyLoopbackOrExcludedPorts() throws {

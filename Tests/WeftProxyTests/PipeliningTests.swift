@@ -91,6 +91,7 @@ struct PipeliningTests {
     let metrics = TrafficMetrics(source: "test")
     let accepted = Accepted()
     let proxy = try await ServerBootstrap(group: group)
+      .childChannelOption(.allowRemoteHalfClosure, value: true)  // as the sidecar takes HTTP
       .childChannelInitializer { channel in
         accepted.channel.withLock { $0 = channel }
         return channel.eventLoop.makeCompletedFuture {
@@ -166,5 +167,38 @@ struct PipeliningTests {
     idleAccepted.channel.withLock { $0 }!.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     try await wait { idleCollected.closed.withLock { $0 } }
     #expect(idleCollected.closed.withLock { $0 }, "an idle keep-alive closes at once")
+  }
+
+  @Test func aClientThatHalfClosesGetsItsAnswersThenTheConnectionCloses() async throws {
+    // The FIN comes while the request waits at the endpoint.
+    let (client, collected, _, endpoint, close) = try await setUp()
+    defer { close() }
+    try await client.writeAndFlush(ByteBuffer(string: "GET /held HTTP/1.1\r\nHost: echo\r\n\r\n"))
+    try await wait { endpoint.holding == 1 }
+    try await client.close(mode: .output)
+    endpoint.release()
+    try await wait { collected.closed.withLock { $0 } }
+    #expect(collected.text.withLock { $0.hasSuffix("/held") }, "\(collected.text.withLock { $0 })")
+    #expect(collected.closed.withLock { $0 }, "closed once answered")
+
+    // Two pipelined requests and the FIN in one go: both answered, in order, then closed.
+    let (second, secondCollected, _, _, closeSecond) = try await setUp()
+    defer { closeSecond() }
+    try await second.writeAndFlush(
+      ByteBuffer(string: "GET /slow HTTP/1.1\r\nHost: echo\r\n\r\nGET /b HTTP/1.1\r\nHost: echo\r\n\r\n"))
+    try await second.close(mode: .output)
+    try await wait { secondCollected.closed.withLock { $0 } }
+    let text = secondCollected.text.withLock { $0 }
+    #expect(text.contains("/slow") && text.hasSuffix("/b"), "\(text)")
+    #expect(secondCollected.closed.withLock { $0 })
+
+    // Idle: closed at once.
+    let (idle, idleCollected, _, _, closeIdle) = try await setUp()
+    defer { closeIdle() }
+    try await idle.writeAndFlush(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: echo\r\n\r\n"))
+    try await wait { idleCollected.text.withLock { $0.hasSuffix("/a") } }
+    try await idle.close(mode: .output)
+    try await wait { idleCollected.closed.withLock { $0 } }
+    #expect(idleCollected.closed.withLock { $0 }, "an idle connection closes on the client's FIN")
   }
 }

@@ -52,6 +52,13 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   private var replayScheduled = false
   /// A drain asked this connection to close after the answer in flight.
   private var quiescing = false
+  /// The client half-closed: no request comes after those read already.
+  private var clientFinished = false
+  /// Whether another request waits its turn (the last one before a half-close is answered with
+  /// Connection: close).
+  private var requestQueued: Bool {
+    self.pipelined.contains { if case .head = $0 { true } else { false } }
+  }
   /// Swallow the rest of a request already answered (an error answer before its body ended).
   private var discarding = false
 
@@ -133,6 +140,16 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   }
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if let event = event as? ChannelEvent, case .inputClosed = event {
+      // The client sent all it will: what it asked is answered, then the connection closes.
+      self.clientFinished = true
+      if self.exchange == nil, self.pipelined.isEmpty {
+        context.close(promise: nil)
+      } else if !self.requestQueued {
+        self.exchange?.keepAlive = false
+      }
+      return
+    }
     guard event is ChannelShouldQuiesceEvent else {
       context.fireUserInboundEventTriggered(event)
       return
@@ -185,7 +202,9 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         return
       }
       let upgrade = head.headers.contains(name: "upgrade")
-      let keepAlive = head.isKeepAlive && !upgrade && !self.draining.isSet && !self.quiescing
+      let keepAlive =
+        head.isKeepAlive && !upgrade && !self.draining.isSet && !self.quiescing
+        && !(self.clientFinished && !self.requestQueued)
       let now = UInt64(MonotonicClock.nanoseconds())
       let headers = head.headers
       let request = RequestView(

@@ -2,17 +2,20 @@ import NIOCore
 
 /// Reads a new connection's first bytes until ``ProtocolDetector`` decides what it speaks (or
 /// `timeout` passes: opaque), then leaves the pipeline and hands the verdict and the bytes read
-/// so far to `decided`, which sets up the right proxying and replays them.
+/// so far to `decided`, which sets up the right proxying and replays them, with whether the
+/// client had finished sending by then (its FIN came before the verdict: whoever takes the
+/// connection on must pass that half-close on, as the event itself has gone by).
 final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = ByteBuffer
 
   private let timeout: TimeAmount
-  private let decided: (DetectedProtocol, ByteBuffer) -> Void
+  private let decided: (DetectedProtocol, ByteBuffer, _ inputClosed: Bool) -> Void
   private var buffered: ByteBuffer?
   private var timer: Scheduled<Void>?
   private var done = false
+  private var inputClosed = false
 
-  init(timeout: TimeAmount, decided: @escaping (DetectedProtocol, ByteBuffer) -> Void) {
+  init(timeout: TimeAmount, decided: @escaping (DetectedProtocol, ByteBuffer, _ inputClosed: Bool) -> Void) {
     self.timeout = timeout
     self.decided = decided
   }
@@ -50,7 +53,9 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
     // The client finished sending before a verdict: what came is opaque.
     if let event = event as? ChannelEvent, case .inputClosed = event, !self.done {
+      self.inputClosed = true
       self.finish(.opaque, context: context)
+      return
     }
     context.fireUserInboundEventTriggered(event)
   }
@@ -68,6 +73,6 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     let bytes = self.buffered ?? context.channel.allocator.buffer(capacity: 0)
     self.buffered = nil
     context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-    self.decided(found, bytes)
+    self.decided(found, bytes, self.inputClosed)
   }
 }

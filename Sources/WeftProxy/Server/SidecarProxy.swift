@@ -186,11 +186,13 @@ public final class SidecarProxy: Sendable {
     let tls = self.tls
     let service = found.service
     client.eventLoop.execute {
-      let sniffer = ProtocolSniffer(timeout: Self.detectionTimeout) { detected, bytes in
+      let sniffer = ProtocolSniffer(timeout: Self.detectionTimeout) { detected, bytes, inputClosed in
         switch detected {
         case .http1:
           self.count { $0.outboundToService += 1 }
-          Self.start(client, replaying: bytes) {
+          // A client that half-closes after its request still gets the answer (the forwarder
+          // closes once it is sent).
+          Self.start(client, replaying: bytes, halfClosure: true) {
             try HTTPPipeline.configureServer(client)
             try client.pipeline.syncOperations.addHandler(
               HTTPForwarder(
@@ -206,7 +208,8 @@ public final class SidecarProxy: Sendable {
               mark: mark, tls: tls)
           }
         case .tls, .opaque:
-          self.relayOpaque(client, to: destination, outbound: true, mark: mark, initial: bytes)
+          self.relayOpaque(
+            client, to: destination, outbound: true, mark: mark, initial: bytes, inputClosed: inputClosed)
         }
       }
       do {
@@ -239,7 +242,7 @@ public final class SidecarProxy: Sendable {
     client.eventLoop.execute {
       // A mesh peer speaks first (its ClientHello), so on `tcp` ports the wait is short.
       let timeout = found.protocol == .tcp ? TimeAmount.milliseconds(100) : Self.detectionTimeout
-      let sniffer = ProtocolSniffer(timeout: timeout) { detected, bytes in
+      let sniffer = ProtocolSniffer(timeout: timeout) { detected, bytes, inputClosed in
         if detected == .tls, self.tls.isReady {
           self.terminateTLS(client, to: destination, service: service, mark: mark, replaying: bytes)
           return
@@ -255,7 +258,8 @@ public final class SidecarProxy: Sendable {
             try self.addInboundHTTP(client, to: destination, service: service, mark: mark)
           }
         } else {
-          self.relayAdmitted(client, to: destination, service: service, mark: mark, initial: bytes)
+          self.relayAdmitted(
+            client, to: destination, service: service, mark: mark, initial: bytes, inputClosed: inputClosed)
         }
       }
       do {
@@ -335,7 +339,8 @@ public final class SidecarProxy: Sendable {
   /// it otherwise.
   private func relayAdmitted(
     _ client: any Channel, to destination: EndpointAddress, service: String, mark: UInt32,
-    initial: ByteBuffer?, peer: SPIFFEID? = nil, onRelayed: (@Sendable () -> Void)? = nil
+    initial: ByteBuffer?, inputClosed: Bool = false, peer: SPIFFEID? = nil,
+    onRelayed: (@Sendable () -> Void)? = nil
   ) {
     // A connection does not say which service it called: every service on the port must allow it.
     let access = self.table.authorizeAll(
@@ -355,7 +360,8 @@ public final class SidecarProxy: Sendable {
       return
     }
     self.relayOpaque(
-      client, to: destination, outbound: false, mark: mark, initial: initial, onRelayed: onRelayed)
+      client, to: destination, outbound: false, mark: mark, initial: initial, inputClosed: inputClosed,
+      onRelayed: onRelayed)
   }
 
   /// How long a client on an HTTP port may take to send its first bytes before its connection is
@@ -386,7 +392,7 @@ public final class SidecarProxy: Sendable {
   /// detection) go first; `onRelayed` runs once the relay is in place.
   private func relayOpaque(
     _ client: any Channel, to destination: EndpointAddress, outbound: Bool, mark: UInt32,
-    initial: ByteBuffer?,
+    initial: ByteBuffer?, inputClosed: Bool = false,
     onRelayed: (@Sendable () -> Void)? = nil
   ) {
     var target = destination
@@ -482,6 +488,11 @@ public final class SidecarProxy: Sendable {
             if let initial, initial.readableBytes > 0 {
               client.pipeline.syncOperations.fireChannelRead(NIOAny(initial))
               client.pipeline.syncOperations.fireChannelReadComplete()
+            }
+            // The client's FIN came while its first bytes were being judged: pass it on now, or
+            // the far side waits for more (and this connection with it) until it gives up.
+            if inputClosed {
+              client.pipeline.syncOperations.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
             }
             onRelayed?()
             // Reading was held back until the far side was there; from now on the relay's
