@@ -99,16 +99,8 @@ struct InboundHTTP2Tests {
       .bind(host: "127.0.0.1", port: 0).get()
     defer { inbound.close(promise: nil) }
     // The caller's sidecar balances each stream to the server's sidecar (plaintext here).
-    let clientTable = ServiceTable()
-    clientTable.apply(
-      ProxySnapshot(
-        version: 1,
-        services: [
-          ProxyService(
-            name: "backend", vip: "100.64.0.9",
-            ports: [ServicePort(port: 80, targetPort: inbound.localAddress!.port!, protocol: .http2)],
-            balancer: ServiceBalancing(), endpoints: ["127.0.0.1"])
-        ]))
+    let clientTable = loopbackServiceTable(
+      "backend", targetPort: inbound.localAddress!.port!, protocol: .http2)
     let metrics = TrafficMetrics(source: "client")
     let outbound = try await ServerBootstrap(group: group)
       .childChannelInitializer { channel in

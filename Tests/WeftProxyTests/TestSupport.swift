@@ -56,9 +56,11 @@ func simulate(
   return counts
 }
 
-/// A table with one `http` service, `name`, at 100.64.0.9:80, whose one endpoint is this host's
-/// loopback on `targetPort` (for forwarder tests against a local endpoint).
-func loopbackServiceTable(_ name: String, targetPort: Int) -> ServiceTable {
+/// A table with one service (`http` unless told), `name`, at 100.64.0.9:80, whose one endpoint
+/// is this host's loopback on `targetPort` (for forwarder tests against a local endpoint).
+func loopbackServiceTable(
+  _ name: String, targetPort: Int, protocol: ServiceProtocol = .http
+) -> ServiceTable {
   let table = ServiceTable()
   table.apply(
     ProxySnapshot(
@@ -66,7 +68,7 @@ func loopbackServiceTable(_ name: String, targetPort: Int) -> ServiceTable {
       services: [
         ProxyService(
           name: name, vip: "100.64.0.9",
-          ports: [ServicePort(port: 80, targetPort: targetPort, protocol: .http)],
+          ports: [ServicePort(port: 80, targetPort: targetPort, protocol: `protocol`)],
           balancer: ServiceBalancing(), endpoints: ["127.0.0.1"])
       ]))
   return table
