@@ -341,7 +341,6 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
     self.waiting.append(frame)
     guard self.deciding, case .headers(let headers) = frame else { return }
     self.deciding = false
-    let source = context.channel.parent?.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
     let decision: OutboundDecision
     if self.session.inbound {
       switch self.session.admitInbound(headers.headers) {
@@ -353,6 +352,7 @@ final class HTTP2StreamForwarder: ChannelDuplexHandler {
         return
       }
     } else {
+      let source = context.channel.parent?.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
       decision = self.session.decide(headers.headers, source: source)
     }
     switch decision {

@@ -213,7 +213,6 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           let values = headers[name]
           return values.isEmpty ? nil : values.joined(separator: name == "cookie" ? "; " : ", ")
         })
-      let source = context.channel.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
       let decision: OutboundDecision
       if self.inbound {
         let admission = InboundAdmission.check(
@@ -230,6 +229,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           return
         }
       } else {
+        let source = context.channel.remoteAddress.flatMap(EndpointAddress.init(socketAddress:))
         decision = self.table.decide(
           address: self.address, port: self.port, request: request, source: source, now: now)
       }

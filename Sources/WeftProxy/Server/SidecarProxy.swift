@@ -222,8 +222,8 @@ public final class SidecarProxy: Sendable {
 
   /// Passes a connection to the workload itself on. To a port where it serves a service:
   /// mutual TLS from another sidecar is terminated (its ALPN says what it carries: HTTP/1.1 goes
-  /// request by request, HTTP/2 stream by stream, anything else is relayed), plaintext is refused when the service is
-  /// `strict` and otherwise handled as it comes (HTTP/1.1 on `http`, `http2` and `grpc` ports
+  /// request by request, HTTP/2 stream by stream, anything else is relayed), plaintext is
+  /// refused when the service is `strict` and otherwise handled as it comes (HTTP/1.1 on `http`, `http2` and `grpc` ports
   /// request by request, the rest relayed); either way the local rate limits and the caller's
   /// deadline apply. Other ports are relayed untouched.
   private func relayInbound(_ client: any Channel, to destination: EndpointAddress, mark: UInt32) {
