@@ -6,6 +6,7 @@ let package = Package(
   products: [
     .executable(name: "weft", targets: ["weft"]),
     .executable(name: "weft-cni", targets: ["weft-cni"]),
+    .executable(name: "weft-proxy", targets: ["weft-proxy"]),
     .library(name: "WeftWire", targets: ["WeftWire"]),
     .library(name: "WeftLinux", targets: ["WeftLinux"]),
     .library(name: "WeftLab", targets: ["WeftLab"]),
@@ -35,7 +36,8 @@ let package = Package(
       name: "WeftLinux",
       dependencies: ["CWeftLinux", "WeftWire", .product(name: "NIOCore", package: "swift-nio")]
     ),
-    .target(name: "WeftModel", dependencies: ["WeftWire", .product(name: "Yams", package: "Yams")]),
+    .target(name: "WeftModel", dependencies: ["WeftWire"]),
+    .target(name: "WeftManifest", dependencies: ["WeftModel", .product(name: "Yams", package: "Yams")]),
     .target(name: "WeftStore", dependencies: ["WeftModel", .product(name: "GRDB", package: "GRDB.swift")]),
     .target(
       name: "WeftIdentity",
@@ -48,7 +50,8 @@ let package = Package(
     .target(
       name: "WeftControl",
       dependencies: [
-        "WeftModel", "WeftStore", "WeftIdentity", .product(name: "Hummingbird", package: "hummingbird"),
+        "WeftModel", "WeftManifest", "WeftStore", "WeftIdentity",
+        .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "HummingbirdTLS", package: "hummingbird"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Crypto", package: "swift-crypto"),
@@ -112,12 +115,14 @@ let package = Package(
     .target(
       name: "WeftCLI",
       dependencies: [
-        "WeftLab", "WeftLinux", "WeftWire", "WeftModel", "WeftStore", "WeftControl", "WeftClient",
+        "WeftLab", "WeftLinux", "WeftWire", "WeftModel", "WeftManifest", "WeftStore", "WeftControl",
+        "WeftClient",
         "WeftIdentity",
         "WeftAgent",
         "WeftDatapath",
         "WeftEcho",
         "WeftProxy",
+        "WeftSidecar",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -125,6 +130,29 @@ let package = Package(
         .product(name: "HummingbirdTLS", package: "hummingbird"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .target(
+      name: "WeftSidecar",
+      dependencies: [
+        "WeftProxy", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]
+    ),
+    .executableTarget(
+      name: "weft-proxy",
+      dependencies: [
+        "WeftSidecar", "CWeftLinux", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      // The Swift runtime linked in, and no dynamic symbol table: a sidecar runs beside every
+      // workload, and mapping the shared runtime libraries whole, or resolving every symbol of
+      // the executable at start, holds several MB more resident. (gold prints glibc's link-time
+      // note on mktemp for the toolchain's static FoundationEssentials: not from Weft's code.)
+      linkerSettings: [
+        .unsafeFlags(["-static-stdlib", "-Xlinker", "--no-export-dynamic"]),
+        .linkedLibrary("_FoundationCollections"),
+        .linkedLibrary("_FoundationCShims"),
       ]
     ),
     .executableTarget(
@@ -136,7 +164,7 @@ let package = Package(
       dependencies: ["WeftWire", .product(name: "NIOCore", package: "swift-nio")]
     ),
     .testTarget(name: "WeftLinuxTests", dependencies: ["WeftLinux", "CWeftLinux"]),
-    .testTarget(name: "WeftModelTests", dependencies: ["WeftModel", "WeftWire"]),
+    .testTarget(name: "WeftModelTests", dependencies: ["WeftModel", "WeftManifest", "WeftWire"]),
     .testTarget(name: "WeftStoreTests", dependencies: ["WeftStore", "WeftModel"]),
     .testTarget(
       name: "WeftIdentityTests",
@@ -145,7 +173,8 @@ let package = Package(
     .testTarget(
       name: "WeftControlTests",
       dependencies: [
-        "WeftControl", "WeftClient", "WeftStore", "WeftModel", "WeftWire", "WeftIdentity", "WeftAgent",
+        "WeftControl", "WeftClient", "WeftStore", "WeftModel", "WeftManifest", "WeftWire", "WeftIdentity",
+        "WeftAgent",
         .product(name: "HummingbirdTesting", package: "hummingbird"),
         .product(name: "HummingbirdTLS", package: "hummingbird"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -157,6 +186,13 @@ let package = Package(
       dependencies: ["WeftDatapath", "WeftAgent", "WeftLinux", "WeftWire", "WeftModel"]
     ),
     .testTarget(name: "WeftCNITests", dependencies: ["WeftCNI"]),
+    .testTarget(
+      name: "WeftSidecarTests",
+      dependencies: [
+        "WeftSidecar", .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ]
+    ),
     .testTarget(
       name: "WeftProxyTests",
       dependencies: [

@@ -46,7 +46,9 @@ public enum Sidecar {
     }
     let args = String(decoding: cmdline, as: UTF8.self).split(separator: "\0").map(String.init)
     guard let index = args.firstIndex(of: "--workload"), index + 1 < args.count else { return false }
-    return args.contains("proxy") && args[index + 1] == workload
+    // `weft proxy ...`, or the `weft-proxy` executable it becomes.
+    let isProxy = args.contains("proxy") || args.first?.hasSuffix("/weft-proxy") == true
+    return isProxy && args[index + 1] == workload
   }
 
   /// The running executable's path, for starting sidecars of the same build.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import WeftControl
 import WeftLab
+import WeftManifest
 import WeftModel
 import WeftWire
 

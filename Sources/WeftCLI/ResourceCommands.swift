@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import WeftClient
 import WeftControl
+import WeftManifest
 import WeftModel
 
 /// `weft apply -f FILE`.

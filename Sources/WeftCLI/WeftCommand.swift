@@ -1,5 +1,6 @@
 import ArgumentParser
 import WeftLinux
+import WeftSidecar
 
 /// The `weft` command: the root of every subcommand.
 @available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)

@@ -1,3 +1,4 @@
+import WeftManifest
 import WeftModel
 import WeftStore
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import SwiftASN1
 import X509
 
@@ -106,5 +107,14 @@ public struct ControlPlanePKI: Sendable {
 
 extension Certificate.SerialNumber {
   /// The serial number in lower-case hex, as the controller records it.
-  public var hex: String { self.bytes.map { String(format: "%02x", $0) }.joined() }
+  public var hex: String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(self.bytes.count * 2)
+    for byte in self.bytes {
+      out.append(digits[Int(byte >> 4)])
+      out.append(digits[Int(byte & 0x0f)])
+    }
+    return String(decoding: out, as: UTF8.self)
+  }
 }

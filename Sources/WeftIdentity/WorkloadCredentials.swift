@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 import X509
 
 /// A workload's private key (made on its host, never sent anywhere) and the certificate chain

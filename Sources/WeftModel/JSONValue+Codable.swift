@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 extension JSONValue {
   /// Encodes any Encodable value into a JSONValue.

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Testing
 import WeftClient
 import WeftControl
+import WeftManifest
 import WeftModel
 import WeftStore
 import WeftWire

@@ -9,6 +9,7 @@ import WeftAgent
 import WeftClient
 import WeftControl
 import WeftIdentity
+import WeftManifest
 import WeftModel
 import WeftStore
 import X509

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Testing
 import WeftControl
 import WeftIdentity
+import WeftManifest
 import WeftModel
 import WeftStore
 import X509

@@ -1,5 +1,6 @@
 import Testing
 import WeftControl
+import WeftManifest
 import WeftModel
 
 /// A route manifest for service `backend` with the given rules (YAML flow text).

@@ -3,6 +3,7 @@ import HummingbirdTesting
 import Testing
 import WeftClient
 import WeftControl
+import WeftManifest
 import WeftModel
 import WeftWire
 

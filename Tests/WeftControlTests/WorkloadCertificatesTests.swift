@@ -6,6 +6,7 @@ import WeftAgent
 import WeftClient
 import WeftControl
 import WeftIdentity
+import WeftManifest
 import WeftModel
 import WeftStore
 

@@ -1,4 +1,5 @@
 import Testing
+import WeftManifest
 import WeftModel
 
 @Suite("manifests and validation")

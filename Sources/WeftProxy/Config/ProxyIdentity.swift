@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A sidecar's credentials as its host agent hands them over its local socket: the workload's
 /// identity, certificate chain (leaf first), private key (made on this host; it never leaves

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Logs access-policy denials to the sidecar's output, at most ten a second (a flood of refused

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -742,14 +742,24 @@ public enum HTTPRequestCheck {
       return "both Content-Length and Transfer-Encoding"
     }
     let values = Set(
-      lengths.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } })
+      lengths.flatMap { $0.split(separator: ",").map { String($0.trimmingOWS) } })
     if values.count > 1 { return "conflicting Content-Length values" }
     if let value = values.first, UInt64(value) == nil { return "Content-Length '\(value)' is not a number" }
     if let last = encodings.last,
-      last.lowercased().split(separator: ",").last?.trimmingCharacters(in: .whitespaces) != "chunked"
+      last.lowercased().split(separator: ",").last?.trimmingOWS != "chunked"
     {
       return "Transfer-Encoding must end with chunked"
     }
     return nil
+  }
+}
+
+extension Substring {
+  /// Without the spaces and tabs around it (HTTP's optional whitespace, RFC 9110 section 5.6.3).
+  fileprivate var trimmingOWS: Substring {
+    let isOWS = { (c: Character) in c == " " || c == "\t" }
+    guard let first = self.firstIndex(where: { !isOWS($0) }), let last = self.lastIndex(where: { !isOWS($0) })
+    else { return "" }
+    return self[first...last]
   }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import WeftModel
 import Yams
 
 /// Reads resources from YAML or JSON text: one or many documents separated by `---`.

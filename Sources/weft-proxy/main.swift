@@ -1,0 +1,19 @@
+import ArgumentParser
+import CWeftLinux
+import Glibc
+import WeftSidecar
+
+// The sidecar alone (`weft proxy` runs this when it sits beside the weft executable): a process
+// that maps only what a sidecar uses, with the Swift runtime linked in, not the whole of weft.
+weft_line_buffer_stdout()  // its log is a file, read line by line for "ready"
+signal(SIGPIPE, SIG_IGN)
+/// Runs `command` through AsyncParsableCommand's requirement (a direct call on the concrete type
+/// would pick ParsableCommand's synchronous `run`, which only prints the help).
+func runAsync<C: AsyncParsableCommand>(_ command: inout C) async throws { try await command.run() }
+
+do {
+  var command = try ProxyCommand.parse()
+  try await runAsync(&command)
+} catch {
+  ProxyCommand.exit(withError: error)
+}
