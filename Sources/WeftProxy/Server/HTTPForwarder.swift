@@ -40,10 +40,9 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   private let peer: SPIFFEID?
   private var context: ChannelHandlerContext?
   private var upstreams: [EndpointAddress: any Channel] = [:]
-  /// The request in flight; when it ends, requests the client pipelined meanwhile go on.
-  private var exchange: Exchange? {
-    didSet { if self.exchange == nil, !self.pipelined.isEmpty { self.replayPipelined() } }
-  }
+  /// The request in flight, ended by ``endExchange()`` (not by an observer on this property,
+  /// which would turn every in-place change of a field into a copy of the whole exchange).
+  private var exchange: Exchange?
   /// Parts of requests the client sent before the answer to the one in flight (HTTP/1.1
   /// pipelining), held in order, with reading stopped until they have gone on. Without NIO's
   /// pipelining handler, a connection whose client waits for each answer (nearly all of them)
@@ -98,6 +97,12 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
 
   private var serial: UInt64 = 0
 
+  /// Ends the request in flight; requests the client pipelined meanwhile go on.
+  private func endExchange() {
+    self.exchange = nil
+    if !self.pipelined.isEmpty { self.replayPipelined() }
+  }
+
   /// The header in which the calling sidecar names the service it sent a request to, so that the
   /// endpoint's sidecar applies that service's limits when several services share the port.
   static let serviceHeader = "x-weft-service"
@@ -125,7 +130,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
 
   func channelInactive(context: ChannelHandlerContext) {
     if let exchange = self.exchange { self.finish(exchange, success: false) }
-    self.exchange = nil
+    self.endExchange()
     for channel in self.upstreams.values { channel.close(promise: nil) }
     self.upstreams = [:]
     context.fireChannelInactive()
@@ -370,7 +375,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
           guard let exchange = forwarder.exchange, exchange.upstream.endpoint == endpoint else { return }
           if forwarder.retry(exchange, connected: false) { return }
           forwarder.finish(exchange, success: false, answered: true)
-          forwarder.exchange = nil
+          forwarder.endExchange()
           forwarder.discarding = true
           forwarder.respond(
             status: .serviceUnavailable, message: "could not connect to \(endpoint)",
@@ -390,7 +395,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
   /// Fails the request in flight at once because a circuit breaker limit is full.
   private func refuse(_ limit: CircuitBreaker.Limit) {
     guard let exchange = self.exchange else { return }
-    self.exchange = nil
+    self.endExchange()
     self.finish(exchange, success: false, answered: true)
     self.respond(
       status: .serviceUnavailable,
@@ -465,7 +470,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
     case .end(let trailers) where exchange.upgrade && exchange.status == 101:
       // Agreed: the rest is the upgraded protocol's bytes. The switch waits until the decoder
       // that delivered this part has returned.
-      self.exchange = nil
+      self.endExchange()
       self.finish(exchange, success: true)
       self.upstreams[endpoint] = nil
       context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
@@ -480,7 +485,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         }
       }
     case .end(let trailers):
-      self.exchange = nil
+      self.endExchange()
       self.finish(exchange, success: exchange.status < 500)
       guard !exchange.keepAlive else {
         context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
@@ -505,7 +510,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       return
     }
     if !exchange.responding, self.retry(exchange, connected: true) { return }
-    self.exchange = nil
+    self.endExchange()
     self.finish(exchange, success: false, answered: !exchange.responding)
     if exchange.responding {
       self.context?.close(promise: nil)  // half a response cannot be mended
@@ -611,7 +616,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
         let inbound = forwarder.inbound
         forwarder.metrics.decided(
           "timeouts", exchange.upstream.service, kind: inbound ? "deadline" : "overall")
-        forwarder.exchange = nil
+        forwarder.endExchange()
         exchange.channel?.close(promise: nil)
         forwarder.finish(exchange, success: false, answered: !exchange.responding)
         if exchange.responding {
@@ -648,7 +653,7 @@ final class HTTPForwarder: ChannelInboundHandler, RemovableChannelHandler {
       }
       if forwarder.retry(exchange, connected: true, timedOut: true) { return }
       forwarder.metrics.decided("timeouts", exchange.upstream.service, kind: "per-try")
-      forwarder.exchange = nil
+      forwarder.endExchange()
       forwarder.finish(exchange, success: false, answered: true)
       forwarder.respond(
         status: .gatewayTimeout, message: "the endpoint did not answer in time", version: exchange.version,
