@@ -40,6 +40,8 @@ public final class TrafficMetrics: Sendable {
 
   /// The workload this sidecar stands beside (the `source` label).
   public let source: String
+  /// The status classes' label values, made once rather than per request.
+  private static let statusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"]
   private let series = Mutex<[Key: Series]>([:])
   private let open = Mutex<[String: Int]>([:])
   private let retries = Mutex<[String: UInt64]>([:])
@@ -80,24 +82,29 @@ public final class TrafficMetrics: Sendable {
   ) {
     let seconds = Double(nanoseconds) / 1e9
     let bucket = Self.bounds.firstIndex { seconds <= $0 } ?? Self.bounds.count
-    let statusClass = status.map { "\(min(max($0 / 100, 1), 5))xx" } ?? "error"
+    let statusClass = status.map { Self.statusClasses[min(max($0 / 100, 1), 5) - 1] } ?? "error"
+    func record(_ series: inout Series) {
+      series.requests[statusClass, default: 0] += 1
+      series.buckets[bucket] += 1
+      series.seconds += seconds
+      series.bytesSent += UInt64(sent)
+      series.bytesReceived += UInt64(received)
+    }
+    // One lookup of the series, changed in place.
     self.series.withLock { all in
-      let key = Key(destination: destination, protocol: `protocol`)
-      all[key, default: Series()].requests[statusClass, default: 0] += 1
-      all[key]!.buckets[bucket] += 1
-      all[key]!.seconds += seconds
-      all[key]!.bytesSent += UInt64(sent)
-      all[key]!.bytesReceived += UInt64(received)
+      record(&all[Key(destination: destination, protocol: `protocol`), default: Series()])
     }
   }
 
   /// An opaque connection that ended, with the bytes it carried each way.
   public func connection(to destination: String, sent: Int, received: Int) {
+    func record(_ series: inout Series) {
+      series.connections += 1
+      series.bytesSent += UInt64(sent)
+      series.bytesReceived += UInt64(received)
+    }
     self.series.withLock { all in
-      let key = Key(destination: destination, protocol: "tcp")
-      all[key, default: Series()].connections += 1
-      all[key]!.bytesSent += UInt64(sent)
-      all[key]!.bytesReceived += UInt64(received)
+      record(&all[Key(destination: destination, protocol: "tcp"), default: Series()])
     }
   }
 
