@@ -213,6 +213,7 @@ final class UserspaceVTEP: Sendable {
         do { n = try socket.receive(into: batch, nonBlocking: true) } catch { break }
         if n == 0 { break }
         let view = snapshot.state.withLock { $0 }
+        var lookups = Lookups()  // per batch: the view may change between batches
         for i in 0..<n {
           guard case .v4(let source)? = batch.peer(i)?.address else { continue }
           let bytes = batch.buffer(i)
@@ -224,7 +225,8 @@ final class UserspaceVTEP: Sendable {
               UnsafeRawBufferPointer(rest), segmentSize: batch.segmentSize(i))
             Self.deliver(
               UnsafeMutableRawBufferPointer(rebasing: rest[..<length]), source: source.value,
-              segmentSize: batch.segmentSize(i), view: view, coalescer: &coalescer, tally: &counts.tally)
+              segmentSize: batch.segmentSize(i), view: view, lookups: &lookups, coalescer: &coalescer,
+              tally: &counts.tally)
             offset += length
           }
         }
@@ -255,13 +257,20 @@ final class UserspaceVTEP: Sendable {
   @inline(__always)
   static func deliver(
     _ datagram: UnsafeMutableRawBufferPointer, source: UInt32, segmentSize: Int, view: Snapshot,
-    coalescer: inout VTEPCoalescer, tally: inout VTEPTally
+    lookups: inout Lookups, coalescer: inout VTEPCoalescer, tally: inout VTEPTally
   ) {
-    switch VTEPCodec.decapsulate(UnsafeRawBufferPointer(datagram), source: source, table: view.table) {
+    switch VTEPCodec.decapsulate(
+      UnsafeRawBufferPointer(datagram), source: source, table: view.table, cache: &lookups.codec)
+    {
     case .drop(let reason, let vni):
       tally.dropped(reason, vni: vni, peer: source)
     case .deliver(let vni, let peer, let length):
-      guard let tun = view.tuns[vni], let mtu = view.table.networks[vni]?.mtu else {
+      if lookups.vni != vni {
+        lookups.vni = vni
+        lookups.tun = view.tuns[vni]
+        lookups.mtu = view.table.networks[vni]?.mtu
+      }
+      guard let tun = lookups.tun, let mtu = lookups.mtu else {
         tally.dropped(.unknownVNI, vni: vni, peer: source)
         return
       }
@@ -282,6 +291,15 @@ final class UserspaceVTEP: Sendable {
         tally.dropped(.ioError, vni: vni, peer: source)
       }
     }
+  }
+
+  /// What the receive loop looked up for the last datagram, kept for the next ones of the same
+  /// batch (a GRO train comes from one peer on one network).
+  struct Lookups {
+    var codec = VTEPCodec.LookupCache()
+    var vni = UInt32.max
+    var tun: TunDevice?
+    var mtu: Int?
   }
 
   /// Writes the coalescer's group, if any, to its network's TUN as one packet.

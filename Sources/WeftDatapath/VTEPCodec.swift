@@ -95,12 +95,47 @@ public enum VTEPCodec {
   public static func decapsulate(_ datagram: UnsafeRawBufferPointer, source: UInt32, table: VTEPTable)
     -> Decapsulated
   {
+    var cache = LookupCache()
+    return Self.decapsulate(datagram, source: source, table: table, cache: &cache)
+  }
+
+  /// The network and sender the last datagram came from and what its checks need of them, kept
+  /// by a receive loop across one batch: a GRO train holds dozens of datagrams from one peer,
+  /// which then pay for the table's lookups once. Start a new one whenever the table may have
+  /// changed.
+  public struct LookupCache: Sendable {
+    fileprivate var vni = UInt32.max  // no 24-bit VNI matches
+    fileprivate var source: UInt32 = 0
+    fileprivate var peer: VTEPPeer?
+    fileprivate var localMAC = MACAddress(0, 0, 0, 0, 0, 0)
+    fileprivate var subnetBase: UInt32 = 0
+    fileprivate var subnetMask: UInt32 = 0
+
+    /// An empty cache.
+    public init() {}
+  }
+
+  /// ``decapsulate(_:source:table:)``, looking `table` up only when the datagram's VNI or sender
+  /// differs from the last one `cache` saw.
+  @inline(__always)
+  public static func decapsulate(
+    _ datagram: UnsafeRawBufferPointer, source: UInt32, table: VTEPTable, cache: inout LookupCache
+  ) -> Decapsulated {
     guard datagram.count >= minimumLength else { return .drop(.truncated, vni: nil) }
     guard datagram[0] & VXLANPacket.flagI != 0 else { return .drop(.badFlags, vni: nil) }
     let vni = UInt32(datagram[4]) << 16 | UInt32(datagram[5]) << 8 | UInt32(datagram[6])
-    guard let network = table.networks[vni] else { return .drop(.unknownVNI, vni: nil) }
-    guard let peer = network.peersByUnderlay[source] else { return .drop(.unknownPeer, vni: vni) }
-    guard macEquals(datagram, at: 8, network.localMAC) else { return .drop(.wrongInnerMAC, vni: vni) }
+    if cache.vni != vni || cache.source != source || cache.peer == nil {
+      guard let network = table.networks[vni] else { return .drop(.unknownVNI, vni: nil) }
+      guard let peer = network.peersByUnderlay[source] else { return .drop(.unknownPeer, vni: vni) }
+      cache.vni = vni
+      cache.source = source
+      cache.peer = peer
+      cache.localMAC = network.localMAC
+      cache.subnetBase = network.subnetBase
+      cache.subnetMask = network.subnetMask
+    }
+    let peer = cache.peer!
+    guard macEquals(datagram, at: 8, cache.localMAC) else { return .drop(.wrongInnerMAC, vni: vni) }
     guard datagram[20] == 0x08, datagram[21] == 0x00 else { return .drop(.notIPv4, vni: vni) }
     let ip = UnsafeRawBufferPointer(rebasing: datagram[innerOffset...])
     let headerLength = Int(ip[0] & 0x0f) * 4
@@ -109,7 +144,7 @@ public enum VTEPCodec {
       return .drop(.badInnerPacket, vni: vni)
     }
     guard load32(ip, 12) & peer.subnetMask == peer.subnetBase else { return .drop(.forgedSource, vni: vni) }
-    guard load32(ip, 16) & network.subnetMask == network.subnetBase else {
+    guard load32(ip, 16) & cache.subnetMask == cache.subnetBase else {
       return .drop(.wrongDestination, vni: vni)
     }
     return .deliver(vni: vni, peer: peer, length: totalLength)

@@ -54,18 +54,23 @@ struct VTEPTally {
   var isEmpty: Bool { self.events == 0 }
 
   mutating func received(vni: UInt32, peer: UInt32, bytes: Int) {
-    self.networks[vni, default: TrafficCounters()].rxPackets &+= 1
-    self.networks[vni, default: TrafficCounters()].rxBytes &+= UInt64(bytes)
-    self.peers[peer, default: TrafficCounters()].rxPackets &+= 1
-    self.peers[peer, default: TrafficCounters()].rxBytes &+= UInt64(bytes)
+    // One lookup per table, the entry changed in place (this runs for every datagram).
+    func count(_ c: inout TrafficCounters) {
+      c.rxPackets &+= 1
+      c.rxBytes &+= UInt64(bytes)
+    }
+    count(&self.networks[vni, default: TrafficCounters()])
+    count(&self.peers[peer, default: TrafficCounters()])
     self.events += 1
   }
 
   mutating func sent(vni: UInt32, peer: UInt32, packets: Int = 1, bytes: Int) {
-    self.networks[vni, default: TrafficCounters()].txPackets &+= UInt64(packets)
-    self.networks[vni, default: TrafficCounters()].txBytes &+= UInt64(bytes)
-    self.peers[peer, default: TrafficCounters()].txPackets &+= UInt64(packets)
-    self.peers[peer, default: TrafficCounters()].txBytes &+= UInt64(bytes)
+    func count(_ c: inout TrafficCounters) {
+      c.txPackets &+= UInt64(packets)
+      c.txBytes &+= UInt64(bytes)
+    }
+    count(&self.networks[vni, default: TrafficCounters()])
+    count(&self.peers[peer, default: TrafficCounters()])
     self.events += packets
   }
 

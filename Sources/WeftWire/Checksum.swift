@@ -33,23 +33,34 @@ public struct Checksum: Hashable, Sendable {
       self.odd = false
     }
     if n - i >= 64 {
-      // The bulk: 32-bit words in the machine's order into four independent accumulators (a
-      // one's complement sum is byte-order independent: summed little-endian, the folded result
-      // is the big-endian one byte-swapped, RFC 1071 §2(B)). 2^32 words would be needed to
-      // overflow one accumulator.
+      // The bulk: 64-bit words in the machine's order into four independent accumulators, each
+      // with a count of its carries out (a one's complement sum is byte-order independent:
+      // summed little-endian, the folded result is the big-endian one byte-swapped, RFC 1071
+      // §2(B); and a carry out of bit 63 is worth 1, as 2^64 is 1 modulo 0xffff).
       var a0: UInt64 = 0
       var a1: UInt64 = 0
       var a2: UInt64 = 0
       var a3: UInt64 = 0
+      var c0: UInt64 = 0
+      var c1: UInt64 = 0
+      var c2: UInt64 = 0
+      var c3: UInt64 = 0
       let base = bytes.baseAddress!
-      while n - i >= 16 {
-        a0 &+= UInt64(base.loadUnaligned(fromByteOffset: i, as: UInt32.self))
-        a1 &+= UInt64(base.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
-        a2 &+= UInt64(base.loadUnaligned(fromByteOffset: i + 8, as: UInt32.self))
-        a3 &+= UInt64(base.loadUnaligned(fromByteOffset: i + 12, as: UInt32.self))
-        i += 16
+      while n - i >= 32 {
+        var carry: Bool
+        (a0, carry) = a0.addingReportingOverflow(base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+        c0 &+= carry ? 1 : 0
+        (a1, carry) = a1.addingReportingOverflow(base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
+        c1 &+= carry ? 1 : 0
+        (a2, carry) = a2.addingReportingOverflow(base.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
+        c2 &+= carry ? 1 : 0
+        (a3, carry) = a3.addingReportingOverflow(base.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self))
+        c3 &+= carry ? 1 : 0
+        i += 32
       }
-      var folded = a0 &+ a1 &+ a2 &+ a3
+      // Each accumulator as two 32-bit halves plus its carries: four values under 2^34.
+      func halves(_ a: UInt64, _ c: UInt64) -> UInt64 { (a >> 32) &+ (a & 0xFFFF_FFFF) &+ c }
+      var folded = halves(a0, c0) &+ halves(a1, c1) &+ halves(a2, c2) &+ halves(a3, c3)
       while folded >> 16 != 0 { folded = (folded & 0xFFFF) &+ (folded >> 16) }
       let word = UInt16(truncatingIfNeeded: folded)
       s &+= UInt64(word.bigEndian)

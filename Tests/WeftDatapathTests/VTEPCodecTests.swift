@@ -113,6 +113,35 @@ struct VTEPCodecTests {
     #expect(vni == 7 && peer.host == "h2" && length == inner.count)
   }
 
+  @Test func aLookupCacheKeptAcrossDatagramsGivesTheSameVerdictsAsFreshLookups() {
+    // One cache through a mixed sequence, as a receive loop keeps it through a batch: each
+    // verdict must be what a fresh lookup gives (the cache never lends one sender's or one
+    // network's standing to another datagram).
+    let good = fromHost2(ipv4Packet("100.96.2.7", "100.96.1.5"))
+    let stranger = IPv4Address("198.18.0.9")!.value
+    let sequence: [([UInt8], UInt32)] = [
+      (good, underlayH2), (good, underlayH2), (good, stranger), (good, underlayH2),
+      (fromHost2(ipv4Packet("100.96.2.7", "100.96.1.5"), vni: 8), underlayH2), (good, underlayH2),
+      (fromHost2(ipv4Packet("100.96.3.7", "100.96.1.5")), underlayH2),
+      (fromHost2(ipv4Packet("100.96.2.7", "100.96.9.5")), underlayH2), (good, underlayH2),
+      (fromHost2(ipv4Packet("100.96.3.7", "100.96.1.5")), IPv4Address("198.18.0.3")!.value),
+      (good, IPv4Address("198.18.0.3")!.value), (good, underlayH2),
+    ]
+    var cache = VTEPCodec.LookupCache()
+    for (datagram, source) in sequence {
+      let cached = datagram.withUnsafeBytes {
+        VTEPCodec.decapsulate($0, source: source, table: blueHost1, cache: &cache)
+      }
+      let fresh = decapsulate(datagram, from: source)
+      #expect(dropReason(cached) == dropReason(fresh))
+      if case .deliver(let vni, let peer, let length) = cached, case .deliver(let v, let p, let l) = fresh {
+        #expect(vni == v && peer == p && length == l)
+      }
+    }
+    #expect(dropReason(decapsulate(good, from: stranger)) == .unknownPeer)
+    #expect(dropReason(decapsulate(good, from: IPv4Address("198.18.0.3")!.value)) == .forgedSource)
+  }
+
   @Test func everyKindOfBadFrameIsDroppedForItsReason() {
     let good = fromHost2(ipv4Packet("100.96.2.7", "100.96.1.5"))
     #expect(dropReason(decapsulate(Array(good[..<41]))) == .truncated)
