@@ -46,7 +46,7 @@ public enum Sidecar {
     }
     let args = String(decoding: cmdline, as: UTF8.self).split(separator: "\0").map(String.init)
     guard let index = args.firstIndex(of: "--workload"), index + 1 < args.count else { return false }
-    // `weft proxy ...`, or the `weft-proxy` executable it becomes.
+    // `weft proxy ...`, or `weft-proxy [proxy] ...` (what `weft proxy` becomes).
     let isProxy = args.contains("proxy") || args.first?.hasSuffix("/weft-proxy") == true
     return isProxy && args[index + 1] == workload
   }

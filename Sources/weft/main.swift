@@ -13,12 +13,13 @@ signal(SIGPIPE, SIG_IGN)
 // of 32). WEFT_PROXY_INPROCESS=1 keeps it in this process.
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "proxy", getenv("WEFT_PROXY_INPROCESS") == nil
 {
-  execSlimProxy(Array(CommandLine.arguments.dropFirst(2)))
+  execSlimProxy(Array(CommandLine.arguments.dropFirst(1)))
 }
 await WeftCommand.runFromCommandLine()
 
-/// Replaces this process with `weft-proxy` from this executable's directory, passing `arguments`;
-/// returns only when there is no such executable or it cannot be run.
+/// Replaces this process with `weft-proxy` from this executable's directory, passing `arguments`
+/// (`proxy` and the options after it); returns only when there is no such executable or it
+/// cannot be run.
 func execSlimProxy(_ arguments: [String]) {
   var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
   let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
