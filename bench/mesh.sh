@@ -25,8 +25,9 @@
 # divided by the requests), and the pair's RSS idle (before the load) and at its peak (VmHWM
 # after it); MBENCH_VARIANTS="direct weft" measures fewer variants, MBENCH_DEBUG=1 logs more;
 # and the Weft sidecar's time from start to ready. Variants are measured in turn, ROUNDS times;
-# figures are medians. Prints the table with ratios (weft/haproxy, weft/nginx) and appends a
-# dated section to bench/RESULTS.md.
+# figures are medians. Prints the table with ratios (weft/haproxy, weft/nginx; for c32 req/s and
+# CPU per request also round by round, which a host that is slow for a while skews less) and
+# appends a dated section to bench/RESULTS.md.
 #
 # Safety: only this run's lab (`mbench-<pid>`: namespaces weft-mbench-<pid>-*) and the processes
 # it starts (nginx, haproxy, the extra sidecar: by pid; the lab's through `weft lab down`).
@@ -404,6 +405,15 @@ for v in $VARIANTS; do for c in 1 2 3 4 5 6 7 8 9 10 11; do M[$v,$c]=$(col "$v" 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 READY_MS=$(median <<<"${READY[*]}")
+# Weft against another variant round by round (each round measures every variant within minutes,
+# so a host that is slow for a while weighs on both sides of one ratio): "r1 r2 ... (median m)".
+per_round() {  # $1 column, $2 other variant
+  local vals="" r
+  for r in $(seq "$ROUNDS"); do
+    vals+=" $(ratio "$(awk -v c="$1" '{print $c}' <<<"${R[weft,$r]}")" "$(awk -v c="$1" '{print $c}' <<<"${R[$2,$r]}")")"
+  done
+  if grep -q -- '-' <<<"$vals"; then echo "${vals# }"; else echo "${vals# } (median $(median <<<"$vals"))"; fi
+}
 
 TABLE=$(
   printf '| variant | c32 req/s | c32 p50 ms | c32 p99 ms | c32 pair CPU us/req | c1 req/s | c1 p50 ms | c1 p99 ms | c1 added p50 ms | h2 req/s | c32 close req/s | RSS idle MB | RSS peak MB |\n'
@@ -418,9 +428,15 @@ TABLE=$(
     "$(ratio "${M[weft,1]}" "${M[haproxy,1]}")" "$(ratio "${M[weft,3]}" "${M[haproxy,3]}")" "$(ratio "${M[weft,11]}" "${M[haproxy,11]}")" \
     "$(added "${M[weft,5]}" "${M[direct,5]}")" "$(added "${M[haproxy,5]}" "${M[direct,5]}")" "$(ratio "${M[weft,7]}" "${M[haproxy,7]}")" \
     "$(ratio "${M[weft,10]}" "${M[haproxy,10]}")"
-  printf -- '- weft/nginx: c32 req/s %sx, c32 p99 %sx, h2 req/s %sx, close req/s %sx\n' \
-    "$(ratio "${M[weft,1]}" "${M[nginx,1]}")" "$(ratio "${M[weft,3]}" "${M[nginx,3]}")" "$(ratio "${M[weft,7]}" "${M[nginx,7]}")" \
-    "$(ratio "${M[weft,10]}" "${M[nginx,10]}")"
+  if [[ " $VARIANTS " == *" weft "* && " $VARIANTS " == *" nginx "* ]]; then
+    printf -- '- weft/nginx: c32 req/s %sx, c32 p99 %sx, h2 req/s %sx, close req/s %sx\n' \
+      "$(ratio "${M[weft,1]}" "${M[nginx,1]}")" "$(ratio "${M[weft,3]}" "${M[nginx,3]}")" "$(ratio "${M[weft,7]}" "${M[nginx,7]}")" \
+      "$(ratio "${M[weft,10]}" "${M[nginx,10]}")"
+  fi
+  if [[ " $VARIANTS " == *" weft "* && " $VARIANTS " == *" haproxy "* ]]; then
+    printf -- '- weft/haproxy round by round: c32 req/s %s, c32 CPU per request %s\n' "$(per_round 1 haproxy)" \
+      "$(per_round 11 haproxy)"
+  fi
   printf -- '- one Weft sidecar: start to ready %s ms (median of 5), RSS idle %s MB, of which anonymous %s MB\n' "$READY_MS" \
     "$(awk -v k="$IDLE_ONE" 'BEGIN {printf "%.1f", k / 1024}')" "$(awk -v k="$IDLE_ANON" 'BEGIN {printf "%.1f", k / 1024}')"
 )
