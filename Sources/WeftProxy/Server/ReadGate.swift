@@ -1,6 +1,6 @@
 /// Backpressure for a handler that relays into a partner channel: a read is passed on only
 /// while the partner can take more, otherwise held until the partner drains. Shared by the
-/// opaque relay and both sides of a relayed HTTP/2 stream.
+/// opaque relay's two directions.
 ///
 /// The gate only decides; the caller does `context.read()` after asking, because a read may
 /// deliver data and come back into the same handler (HTTP/2 streams do), and the gate must not
