@@ -65,7 +65,7 @@ agents, Weft workloads), in one 2-host lab. Needs root. Takes about 1 minute per
   -h, --help    this help
 
 environment:
-  WEFT=PATH                weft binary (default .build/debug/weft, else .build/release/weft)
+  WEFT=PATH                weft binary (default .build/release/weft, else .build/debug/weft)
   WEFT_BENCH_SKIP_WEFT=1   skip the weft and weft-us variants
   WEFT_BENCH_VARIANTS="…"  measure only these of: routed vxlan nebula weft weft-us
   WEFT_BENCH_AGENT=0       the same (older spelling; the weft variant is measured by default)
@@ -92,9 +92,12 @@ done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 if [ -z "${WEFT:-}" ]; then
-  if [ -x .build/debug/weft ]; then WEFT=.build/debug/weft; else WEFT=.build/release/weft; fi
+  if [ -x .build/release/weft ]; then WEFT=.build/release/weft; else WEFT=.build/debug/weft; fi
 fi
 [ -x "$WEFT" ] || { echo "overlay.sh: no weft binary at $WEFT (build it first, or set WEFT=)" >&2; exit 1; }
+case "$WEFT" in
+  */debug/*) echo "overlay.sh: warning: $WEFT is a debug build; its userspace datapath runs several times slower than a release build's (swift build -c release --product weft)" >&2 ;;
+esac
 for tool in ip bridge iperf3 jq ping awk; do
   command -v "$tool" >/dev/null || { echo "overlay.sh: needs $tool" >&2; exit 1; }
 done
