@@ -136,7 +136,7 @@ let package = Package(
     .target(
       name: "WeftSidecar",
       dependencies: [
-        "WeftProxy", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "WeftProxy", "WeftLinux", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
       ]
@@ -190,7 +190,7 @@ let package = Package(
     .testTarget(
       name: "WeftSidecarTests",
       dependencies: [
-        "WeftSidecar", .product(name: "NIOHTTP1", package: "swift-nio"),
+        "WeftSidecar", "WeftLinux", .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
       ]
     ),

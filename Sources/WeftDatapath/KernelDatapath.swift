@@ -148,24 +148,14 @@ public struct KernelDatapath: Datapath {
     return lines.joined(separator: "\n")
   }
 
-  /// Applies a ruleset with `nft -f -` in the calling process's network namespace.
+  /// Applies a ruleset with `nft -f -` in the calling thread's network namespace.
   public static let nft: @Sendable (String) throws -> Void = { rules in
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/sbin/nft")
-    p.arguments = ["-f", "-"]
-    let input = Pipe()
-    let errors = Pipe()
-    p.standardInput = input
-    p.standardError = errors
-    try p.run()
-    input.fileHandleForWriting.write(Data(rules.utf8))
-    try input.fileHandleForWriting.close()
-    let message = errors.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
+    do {
+      try NFTables.apply(rules)
+    } catch let error as NFTables.Failure {
       throw NetlinkError(
         operation: "apply nftables rules", object: "inet weft", errno: EINVAL,
-        kernelMessage: String(decoding: message, as: UTF8.self))
+        kernelMessage: error.complaint.isEmpty ? error.description : error.complaint)
     }
   }
 

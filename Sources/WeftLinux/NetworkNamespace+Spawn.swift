@@ -1,5 +1,5 @@
 import CWeftLinux
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
   import Glibc

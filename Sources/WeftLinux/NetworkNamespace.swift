@@ -1,5 +1,5 @@
 import CWeftLinux
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
   import Glibc
@@ -31,7 +31,7 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
   /// Refers to a namespace by the path of its namespace file, as container runtimes pass it.
   /// Such a namespace can be entered and used, but ``delete()`` only removes names under /run/netns.
   public init(path: String) {
-    self.name = (path as NSString).lastPathComponent
+    self.name = path.split(separator: "/").last.map(String.init) ?? path
     self.path = path
   }
 
@@ -115,7 +115,7 @@ public struct NetworkNamespace: Sendable, Hashable, CustomStringConvertible {
   /// executor.
   public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-      Thread { continuation.resume(with: Result { try self.perform(body) }) }.start()
+      startThread { continuation.resume(with: Result { try self.perform(body) }) }
     }
   }
 
@@ -149,6 +149,20 @@ struct UnsafeSendable<T>: @unchecked Sendable {
 private final class ThreadJob: @unchecked Sendable {
   let run: () -> Void
   init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Runs `body` on a fresh OS thread of its own, detached: nobody waits for it.
+func startThread(_ body: @escaping @Sendable () -> Void) {
+  let job = ThreadJob(body)
+  var thread = pthread_t()
+  let rc = pthread_create(
+    &thread, nil,
+    { raw in
+      Unmanaged<ThreadJob>.fromOpaque(raw!).takeRetainedValue().run()
+      return nil
+    }, Unmanaged.passRetained(job).toOpaque())
+  precondition(rc == 0, "pthread_create failed: \(rc)")
+  pthread_detach(thread)
 }
 
 /// Runs `body` on a fresh OS thread and waits for its result. Used wherever a thread changes

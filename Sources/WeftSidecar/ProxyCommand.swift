@@ -4,6 +4,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import Synchronization
+import WeftLinux
 import WeftProxy
 
 /// `weft proxy` (and the `weft-proxy` executable): the sidecar, run in a workload's network

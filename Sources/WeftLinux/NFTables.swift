@@ -1,29 +1,34 @@
 import Glibc
 
-/// Runs `nft -f -` in the calling process's network namespace with a ruleset on its standard
+/// Runs `nft -f -` in the calling thread's network namespace with a ruleset on its standard
 /// input (posix_spawn, no shell), and reports nft's own complaint when it refuses the rules.
-enum NFTables {
+/// The agents' isolation tables and the sidecars' interception rules both go in this way.
+public enum NFTables {
   /// A ruleset nft refused, or an nft that could not be run.
-  struct Failure: Error, CustomStringConvertible {
-    var description: String
+  public struct Failure: Error, CustomStringConvertible {
+    /// What went wrong, with nft's own message when it gave one.
+    public var description: String
+    /// nft's complaint as it printed it (empty when nft did not run).
+    public var complaint: String
   }
 
   /// Where nft is looked for, in order.
-  static let candidates = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
+  public static let candidates = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"]
 
   /// Applies `script` atomically (nft loads a file as one transaction).
-  static func apply(_ script: String) throws {
+  public static func apply(_ script: String) throws(Failure) {
     guard let path = Self.candidates.first(where: { access($0, X_OK) == 0 }) else {
       throw Failure(
-        description: "nft is not installed (looked in \(Self.candidates.joined(separator: ", ")))")
+        description: "nft is not installed (looked in \(Self.candidates.joined(separator: ", ")))",
+        complaint: "")
     }
     var input: [Int32] = [0, 0]
     var errors: [Int32] = [0, 0]
-    guard Self.pipe(&input) else { throw Failure(description: "pipe: errno \(errno)") }
+    guard Self.pipe(&input) else { throw Failure(description: "pipe: errno \(errno)", complaint: "") }
     guard Self.pipe(&errors) else {
       close(input[0])
       close(input[1])
-      throw Failure(description: "pipe: errno \(errno)")
+      throw Failure(description: "pipe: errno \(errno)", complaint: "")
     }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -40,7 +45,7 @@ enum NFTables {
     guard spawned == 0 else {
       close(input[1])
       close(errors[0])
-      throw Failure(description: "cannot run \(path): errno \(spawned)")
+      throw Failure(description: "cannot run \(path): errno \(spawned)", complaint: "")
     }
     // Rulesets are a few KiB, well under a pipe's buffer: writing all before reading nft's
     // complaints cannot deadlock.
@@ -66,7 +71,7 @@ enum NFTables {
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
       let text = String(decoding: complaint, as: UTF8.self)
-      throw Failure(description: "nft refused the rules (status \(status)): \(text)")
+      throw Failure(description: "nft refused the rules (status \(status)): \(text)", complaint: text)
     }
   }
 
