@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
@@ -43,6 +44,21 @@ private final class BodyEcho: ChannelInboundHandler, Sendable {
   }
 
   func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+}
+
+/// A workload that answers `/bad` with an upper-case field name (which HTTP/2 forbids) and
+/// anything else with 200, at the frame level.
+private final class ForbiddenFieldAnswer: ChannelInboundHandler, Sendable {
+  typealias InboundIn = HTTP2Frame.FramePayload
+  typealias OutboundOut = HTTP2Frame.FramePayload
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard case .headers(let request) = self.unwrapInboundIn(data) else { return }
+    var headers = HPACKHeaders([(":status", "200")])
+    if request.headers.first(name: ":path") == "/bad" { headers.add(name: "X-Bad", value: "1") }
+    context.writeAndFlush(
+      self.wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
+  }
 }
 
 @Suite("inbound HTTP/2: each stream is held to the access policies by its path")
@@ -104,32 +120,13 @@ struct InboundHTTP2Tests {
     let group = MultiThreadedEventLoopGroup.singleton
     let workload = try await Self.workload(group: group)
     defer { workload.close(promise: nil) }
-    let workloadPort = workload.localAddress!.port!
-    let caller = SPIFFEID(trustDomain: "weft.test", namespace: "blue", serviceAccount: "client")!
-    let serverTable = ServiceTable()
-    let inbound = try await ServerBootstrap(group: group)
-      .childChannelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try HTTP2Session.serve(
-            channel, table: serverTable, metrics: TrafficMetrics(source: "b1"), address: 0x7f00_0001,
-            port: UInt16(workloadPort), mark: 0, inbound: true, peer: caller, service: "backend")
-        }
-      }
-      .bind(host: "127.0.0.1", port: 0).get()
-    defer { inbound.close(promise: nil) }
     // The caller's sidecar balances each stream to the server's sidecar (plaintext here).
-    let clientTable = loopbackServiceTable(
-      "backend", targetPort: inbound.localAddress!.port!, protocol: .http2)
-    let metrics = TrafficMetrics(source: "client")
-    let outbound = try await ServerBootstrap(group: group)
-      .childChannelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try HTTP2Session.serve(
-            channel, table: clientTable, metrics: metrics, address: 0x6440_0009, port: 80, mark: 0)
-        }
-      }
-      .bind(host: "127.0.0.1", port: 0).get()
-    defer { outbound.close(promise: nil) }
+    let (inbound, outbound) = try await Self.sidecarPair(
+      group: group, workloadPort: workload.localAddress!.port!)
+    defer {
+      inbound.close(promise: nil)
+      outbound.close(promise: nil)
+    }
     let load = try await run(
       "/usr/bin/h2load",
       ["-n", "300", "-c", "1", "-m", "1", "-N", "5", "http://127.0.0.1:\(outbound.localAddress!.port!)/x"])
@@ -143,31 +140,12 @@ struct InboundHTTP2Tests {
     let group = MultiThreadedEventLoopGroup.singleton
     let workload = try await Self.workload(group: group, echo: true)
     defer { workload.close(promise: nil) }
-    let caller = SPIFFEID(trustDomain: "weft.test", namespace: "blue", serviceAccount: "client")!
-    let serverTable = ServiceTable()
-    let workloadPort = workload.localAddress!.port!
-    let inbound = try await ServerBootstrap(group: group)
-      .childChannelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try HTTP2Session.serve(
-            channel, table: serverTable, metrics: TrafficMetrics(source: "b1"), address: 0x7f00_0001,
-            port: UInt16(workloadPort), mark: 0, inbound: true, peer: caller, service: "backend")
-        }
-      }
-      .bind(host: "127.0.0.1", port: 0).get()
-    defer { inbound.close(promise: nil) }
-    let clientTable = loopbackServiceTable(
-      "backend", targetPort: inbound.localAddress!.port!, protocol: .http2)
-    let outbound = try await ServerBootstrap(group: group)
-      .childChannelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try HTTP2Session.serve(
-            channel, table: clientTable, metrics: TrafficMetrics(source: "client"), address: 0x6440_0009,
-            port: 80, mark: 0)
-        }
-      }
-      .bind(host: "127.0.0.1", port: 0).get()
-    defer { outbound.close(promise: nil) }
+    let (inbound, outbound) = try await Self.sidecarPair(
+      group: group, workloadPort: workload.localAddress!.port!)
+    defer {
+      inbound.close(promise: nil)
+      outbound.close(promise: nil)
+    }
     let url = "http://127.0.0.1:\(outbound.localAddress!.port!)/echo"
     // 6 MiB of varied bytes up, echoed back down on the same stream.
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-h2-\(getpid())")
@@ -202,6 +180,75 @@ struct InboundHTTP2Tests {
       "/usr/bin/h2load", ["-n", "400", "-c", "1", "-m", "64", "-N", "20", "-d", chunk.path, url])
     #expect(load.contains("400 succeeded, 0 failed"), "\(load)")
     #expect(load.contains("status codes: 400 2xx"), "\(load)")
+  }
+
+  /// Header blocks are checked once per sidecar, on the client's connection: a response with a
+  /// field name HTTP/2 forbids (upper case), from a workload that does not check its own, gets
+  /// its stream reset on its way out of the server's sidecar, and the caller a 502 from its
+  /// own; the next stream on the same connections is answered.
+  @Test func aResponseWithAForbiddenFieldIsStoppedAndTheOthersPass() async throws {
+    let group = MultiThreadedEventLoopGroup.singleton
+    let workload = try await ServerBootstrap(group: group)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          var unchecked = HTTP2Session.connection
+          unchecked.headerBlockValidation = .disabled
+          _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: unchecked, streamConfiguration: HTTP2Session.stream
+          ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+              try stream.pipeline.syncOperations.addHandler(ForbiddenFieldAnswer())
+            }
+          }
+        }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+    defer { workload.close(promise: nil) }
+    let (inbound, outbound) = try await Self.sidecarPair(
+      group: group, workloadPort: workload.localAddress!.port!)
+    defer {
+      inbound.close(promise: nil)
+      outbound.close(promise: nil)
+    }
+    let base = "http://127.0.0.1:\(outbound.localAddress!.port!)"
+    // One connection, one stream after the other (h2load; curl 7.88 cannot reuse an HTTP/2
+    // connection for a second URL, against any server).
+    let load = try await run(
+      "/usr/bin/h2load", ["-n", "4", "-c", "1", "-m", "1", "\(base)/bad", "\(base)/good"])
+    #expect(load.contains("status codes: 2 2xx, 0 3xx, 0 4xx, 2 5xx"), "\(load)")
+    let refused = try await run(
+      "/usr/bin/curl", ["-sS", "-m", "20", "--http2-prior-knowledge", "-w", "|%{http_code}", "\(base)/bad"])
+    #expect(refused == "the endpoint reset the stream\n|502", "\(refused)")
+  }
+
+  /// An inbound sidecar in front of the workload on `workloadPort` and an outbound one that
+  /// balances to it (plaintext between them), on loopback.
+  static func sidecarPair(group: any EventLoopGroup, workloadPort: Int) async throws -> (
+    any Channel, any Channel
+  ) {
+    let caller = SPIFFEID(trustDomain: "weft.test", namespace: "blue", serviceAccount: "client")!
+    let serverTable = ServiceTable()
+    let inbound = try await ServerBootstrap(group: group)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try HTTP2Session.serve(
+            channel, table: serverTable, metrics: TrafficMetrics(source: "b1"), address: 0x7f00_0001,
+            port: UInt16(workloadPort), mark: 0, inbound: true, peer: caller, service: "backend")
+        }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+    let clientTable = loopbackServiceTable(
+      "backend", targetPort: inbound.localAddress!.port!, protocol: .http2)
+    let outbound = try await ServerBootstrap(group: group)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try HTTP2Session.serve(
+            channel, table: clientTable, metrics: TrafficMetrics(source: "client"), address: 0x6440_0009,
+            port: 80, mark: 0)
+        }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+    return (inbound, outbound)
   }
 
   /// A workload's HTTP/2 server answering every stream with its path (or echoing its body).

@@ -168,12 +168,17 @@ final class HTTP2Exchange {
     let out = HTTP2Frame(streamID: self.id, payload: frame.relayed)
     if credit > 0 {
       let promise = self.session.loop.makePromise(of: Void.self)
-      promise.futureResult.assumeIsolated().whenComplete { _ in
+      promise.futureResult.assumeIsolated().whenComplete { result in
         leg.connection.giveBack(credit, stream: self.upstreamEnded || leg.closed ? nil : leg.id)
+        if case .failure = result { self.refusedResponse(leg) }
       }
       self.session.writeToClient(out, promise: promise)
     } else {
-      self.session.writeToClient(out)
+      // HEADERS are checked here, on their way to the client (not on the upstream connection):
+      // a block the client's connection refuses resets the stream both ways.
+      let promise = self.session.loop.makePromise(of: Void.self)
+      promise.futureResult.assumeIsolated().whenFailure { _ in self.refusedResponse(leg) }
+      self.session.writeToClient(out, promise: promise)
     }
     if self.responseEnded { self.complete(success: self.status < 500) }
   }
@@ -193,6 +198,20 @@ final class HTTP2Exchange {
       self.responseEnded = true
       self.session.resetClient(self.id)
     }
+  }
+
+  /// A response header block the client's connection refused (an invalid field, a
+  /// content-length its DATA does not match): the stream is reset both ways, as a protocol
+  /// error of the endpoint's.
+  private func refusedResponse(_ leg: HTTP2Leg) {
+    guard !self.clientGone else { return }
+    if self.leg === leg {
+      self.leg = nil
+      leg.connection.reset(leg)
+    }
+    self.complete(success: false)
+    self.responseEnded = true
+    self.session.resetClient(self.id, .protocolError)
   }
 
   // MARK: - Attempts
