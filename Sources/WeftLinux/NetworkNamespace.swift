@@ -153,7 +153,21 @@ private final class ThreadJob: @unchecked Sendable {
 
 /// Runs `body` on a fresh OS thread of its own, detached: nobody waits for it.
 func startThread(_ body: @escaping @Sendable () -> Void) {
-  let job = ThreadJob(body)
+  pthread_detach(spawnThread(ThreadJob(body)))
+}
+
+/// Runs `body` on a fresh OS thread and waits for its result. Used wherever a thread changes
+/// namespace: the thread ends with the call, so the change never reaches other work.
+func onDedicatedThread<T>(_ body: () -> T) -> T {
+  withoutActuallyEscaping(body) { body in
+    var result: T?
+    pthread_join(spawnThread(ThreadJob { result = body() }), nil)
+    return result!
+  }
+}
+
+/// Starts a new OS thread that runs `job`.
+private func spawnThread(_ job: ThreadJob) -> pthread_t {
   var thread = pthread_t()
   let rc = pthread_create(
     &thread, nil,
@@ -162,24 +176,5 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
       return nil
     }, Unmanaged.passRetained(job).toOpaque())
   precondition(rc == 0, "pthread_create failed: \(rc)")
-  pthread_detach(thread)
-}
-
-/// Runs `body` on a fresh OS thread and waits for its result. Used wherever a thread changes
-/// namespace: the thread ends with the call, so the change never reaches other work.
-func onDedicatedThread<T>(_ body: () -> T) -> T {
-  withoutActuallyEscaping(body) { body in
-    var result: T?
-    let job = ThreadJob { result = body() }
-    var thread = pthread_t()
-    let rc = pthread_create(
-      &thread, nil,
-      { raw in
-        Unmanaged<ThreadJob>.fromOpaque(raw!).takeRetainedValue().run()
-        return nil
-      }, Unmanaged.passRetained(job).toOpaque())
-    precondition(rc == 0, "pthread_create failed: \(rc)")
-    pthread_join(thread, nil)
-    return result!
-  }
+  return thread
 }

@@ -121,15 +121,11 @@ struct InboundHTTP2Tests {
     let workload = try await Self.workload(group: group)
     defer { workload.close(promise: nil) }
     // The caller's sidecar balances each stream to the server's sidecar (plaintext here).
-    let (inbound, outbound) = try await Self.sidecarPair(
-      group: group, workloadPort: workload.localAddress!.port!)
-    defer {
-      inbound.close(promise: nil)
-      outbound.close(promise: nil)
-    }
+    let pair = try await Self.sidecarPair(group: group, workloadPort: workload.localAddress!.port!)
+    defer { pair.close() }
     let load = try await run(
       "/usr/bin/h2load",
-      ["-n", "300", "-c", "1", "-m", "1", "-N", "5", "http://127.0.0.1:\(outbound.localAddress!.port!)/x"])
+      ["-n", "300", "-c", "1", "-m", "1", "-N", "5", "http://127.0.0.1:\(pair.port)/x"])
     #expect(load.contains("300 succeeded, 0 failed"), "\(load)")
   }
 
@@ -140,13 +136,9 @@ struct InboundHTTP2Tests {
     let group = MultiThreadedEventLoopGroup.singleton
     let workload = try await Self.workload(group: group, echo: true)
     defer { workload.close(promise: nil) }
-    let (inbound, outbound) = try await Self.sidecarPair(
-      group: group, workloadPort: workload.localAddress!.port!)
-    defer {
-      inbound.close(promise: nil)
-      outbound.close(promise: nil)
-    }
-    let url = "http://127.0.0.1:\(outbound.localAddress!.port!)/echo"
+    let pair = try await Self.sidecarPair(group: group, workloadPort: workload.localAddress!.port!)
+    defer { pair.close() }
+    let url = "http://127.0.0.1:\(pair.port)/echo"
     // 6 MiB of varied bytes up, echoed back down on the same stream.
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-h2-\(getpid())")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -204,13 +196,9 @@ struct InboundHTTP2Tests {
       }
       .bind(host: "127.0.0.1", port: 0).get()
     defer { workload.close(promise: nil) }
-    let (inbound, outbound) = try await Self.sidecarPair(
-      group: group, workloadPort: workload.localAddress!.port!)
-    defer {
-      inbound.close(promise: nil)
-      outbound.close(promise: nil)
-    }
-    let base = "http://127.0.0.1:\(outbound.localAddress!.port!)"
+    let pair = try await Self.sidecarPair(group: group, workloadPort: workload.localAddress!.port!)
+    defer { pair.close() }
+    let base = "http://127.0.0.1:\(pair.port)"
     // One connection, one stream after the other (h2load; curl 7.88 cannot reuse an HTTP/2
     // connection for a second URL, against any server).
     let load = try await run(
@@ -223,9 +211,7 @@ struct InboundHTTP2Tests {
 
   /// An inbound sidecar in front of the workload on `workloadPort` and an outbound one that
   /// balances to it (plaintext between them), on loopback.
-  static func sidecarPair(group: any EventLoopGroup, workloadPort: Int) async throws -> (
-    any Channel, any Channel
-  ) {
+  static func sidecarPair(group: any EventLoopGroup, workloadPort: Int) async throws -> SidecarPair {
     let caller = SPIFFEID(trustDomain: "weft.test", namespace: "blue", serviceAccount: "client")!
     let serverTable = ServiceTable()
     let inbound = try await ServerBootstrap(group: group)
@@ -248,7 +234,18 @@ struct InboundHTTP2Tests {
         }
       }
       .bind(host: "127.0.0.1", port: 0).get()
-    return (inbound, outbound)
+    return SidecarPair(inbound: inbound, outbound: outbound)
+  }
+
+  /// Both sidecars' listeners; clients call the outbound one's `port`.
+  struct SidecarPair {
+    let inbound: any Channel
+    let outbound: any Channel
+    var port: Int { self.outbound.localAddress!.port! }
+    func close() {
+      self.inbound.close(promise: nil)
+      self.outbound.close(promise: nil)
+    }
   }
 
   /// A workload's HTTP/2 server answering every stream with its path (or echoing its body).
