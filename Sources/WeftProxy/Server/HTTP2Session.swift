@@ -37,7 +37,7 @@ final class HTTP2Session: ChannelInboundHandler {
   /// The client's address (for hashing on the source).
   private let source: EndpointAddress?
   private var context: ChannelHandlerContext?
-  private var credit = HTTP2Credit(streamWindow: 1 << 20, connectionWindow: 4 << 20)
+  private var credit = HTTP2Session.newCredit()
   /// The client's streams being relayed.
   private var exchanges: [HTTP2StreamID: HTTP2Exchange] = [:]
   /// Connections that take new streams, by endpoint; and every one open (closed with the client's).
@@ -54,21 +54,34 @@ final class HTTP2Session: ChannelInboundHandler {
   private var lastStreamID = HTTP2StreamID(0)
   private var draining = false
 
-  /// The sidecar's HTTP/2 settings, both towards clients and upstream: 1 MiB stream windows
-  /// (64 KiB would cap a stream at a window per round trip), up to 256 streams at once.
+  /// The windows the sidecar gives its peers, on both of its connections: 1 MiB per stream
+  /// (64 KiB would cap a stream at a window per round trip), 4 MiB per connection.
+  static let streamWindow = 1 << 20
+  static let connectionWindow = 4 << 20
+
+  /// The credit book of one of the sidecar's connections, for those windows.
+  static func newCredit() -> HTTP2Credit {
+    HTTP2Credit(streamWindow: Self.streamWindow, connectionWindow: Self.connectionWindow)
+  }
+
+  /// The sidecar's HTTP/2 settings, both towards clients and upstream: the windows above, up to
+  /// 256 streams at once.
   static let connection: NIOHTTP2Handler.ConnectionConfiguration = {
     var configuration = NIOHTTP2Handler.ConnectionConfiguration()
     configuration.initialSettings = [
       HTTP2Setting(parameter: .maxConcurrentStreams, value: 256),
-      HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+      HTTP2Setting(parameter: .initialWindowSize, value: HTTP2Session.streamWindow),
       HTTP2Setting(parameter: .maxHeaderListSize, value: 64 << 10),
     ]
-    configuration.targetWindowSize = 4 << 20
+    configuration.targetWindowSize = HTTP2Session.connectionWindow
     return configuration
   }()
+  /// Per-stream settings: the relay takes NIOHTTP2's defaults for its limits on resets and
+  /// stream errors; the window and buffer sizes apply to servers built on stream channels
+  /// (the tests' workloads), with the sidecar's stream window.
   static let stream: NIOHTTP2Handler.StreamConfiguration = {
     var configuration = NIOHTTP2Handler.StreamConfiguration()
-    configuration.targetWindowSize = 1 << 20
+    configuration.targetWindowSize = HTTP2Session.streamWindow
     configuration.outboundBufferSizeHighWatermark = 256 << 10
     configuration.outboundBufferSizeLowWatermark = 64 << 10
     return configuration
@@ -246,7 +259,7 @@ final class HTTP2Session: ChannelInboundHandler {
   }
 
   /// Notes an upstream connection written to since its last flush.
-  func unflushed(_ connection: HTTP2UpstreamConnection) {
+  func markUnflushed(_ connection: HTTP2UpstreamConnection) {
     self.unflushed.append(connection)
     self.flushSoon()
   }

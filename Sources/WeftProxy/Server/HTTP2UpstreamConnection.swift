@@ -17,7 +17,7 @@ final class HTTP2UpstreamConnection: ChannelInboundHandler {
   private var failure: (any Error)?
   private var nextStreamID = HTTP2StreamID(1)
   private var legs: [HTTP2StreamID: HTTP2Leg] = [:]
-  private var credit = HTTP2Credit(streamWindow: 1 << 20, connectionWindow: 4 << 20)
+  private var credit = HTTP2Session.newCredit()
   private var unflushed = false
   private var closed = false
 
@@ -76,7 +76,7 @@ final class HTTP2UpstreamConnection: ChannelInboundHandler {
     context.write(self.wrapOutboundOut(HTTP2Frame(streamID: id, payload: payload)), promise: promise)
     if !self.unflushed {
       self.unflushed = true
-      self.session.unflushed(self)
+      self.session.markUnflushed(self)
     }
   }
 
