@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CWeftLinux.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -39,6 +40,13 @@ int weft_mount(const char *source, const char *target, const char *fstype, unsig
 }
 
 int weft_umount2(const char *target, int flags) { return umount2(target, flags); }
+
+int weft_set_thread_name(const char *name) {
+  char shortened[16];
+  strncpy(shortened, name, sizeof(shortened) - 1);
+  shortened[sizeof(shortened) - 1] = 0;
+  return pthread_setname_np(pthread_self(), shortened);
+}
 
 pid_t weft_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 

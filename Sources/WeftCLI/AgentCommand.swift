@@ -25,6 +25,12 @@ struct AgentCommand: AsyncParsableCommand {
   @Option(help: "The datapath: kernel (the kernel's VXLAN) or userspace (Weft's VTEP over TUN and UDP).")
   var datapath: String = "kernel"
 
+  @Option(
+    help: ArgumentHelp(
+      "Userspace datapath: microseconds a packet thread keeps polling after a burst before it sleeps (0: sleep at once; default: $WEFT_VTEP_SPIN_US, else \(UserspaceDatapath.defaultSpinMicroseconds)).",
+      valueName: "us"))
+  var vtepSpin: Int?
+
   @Option(help: "Directory for the agent's state (the workload address allocations).")
   var state: String = "/var/lib/weft/agent"
 
@@ -46,6 +52,12 @@ struct AgentCommand: AsyncParsableCommand {
   func run() async throws {
     guard datapath == "kernel" || datapath == "userspace" else {
       throw ValidationError("--datapath '\(datapath)' is not a datapath; use kernel or userspace")
+    }
+    let spin =
+      vtepSpin ?? ProcessInfo.processInfo.environment["WEFT_VTEP_SPIN_US"].flatMap { Int($0) }
+      ?? UserspaceDatapath.defaultSpinMicroseconds
+    guard (0...10_000).contains(spin) else {
+      throw ValidationError("--vtep-spin \(spin) is out of range; give 0 to 10000 microseconds")
     }
     var wanted: IPAddress?
     if let underlayIP {
@@ -72,7 +84,8 @@ struct AgentCommand: AsyncParsableCommand {
     print(
       "host certificate in \(state)/host.pem, renewed from \((try? credentials.renewAt()).map { "\($0)" } ?? "now")"
     )
-    let userspace = datapath == "userspace" ? UserspaceDatapath(netlink: netlink) : nil
+    let userspace =
+      datapath == "userspace" ? UserspaceDatapath(netlink: netlink, spin: .microseconds(spin)) : nil
     let agent = Agent(
       client: controlClient,
       configuration: .init(

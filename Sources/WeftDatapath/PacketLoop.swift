@@ -16,6 +16,8 @@ final class PacketLoop: Sendable {
   struct Stop: Sendable {
     let descriptor: Int32
     let wake: Int32
+    /// How long to keep looking for the next burst before sleeping (0: sleep at once).
+    let spin: Duration
 
     /// What a wait ended with.
     enum Event {
@@ -28,17 +30,39 @@ final class PacketLoop: Sendable {
     }
 
     /// Blocks until the descriptor is readable, `milliseconds` pass (-1: no limit), or the loop
-    /// is told to stop.
-    func wait(milliseconds: Int32 = -1) -> Event {
-      var fds = [
+    /// is told to stop. With a spin time (and `spinning`) it first polls without blocking, yielding the CPU
+    /// between polls, for up to that long: a packet that comes soon after the last one is then
+    /// picked up without the thread being put to sleep and woken again, which on a virtual
+    /// machine costs tens of microseconds a time.
+    func wait(milliseconds: Int32 = -1, spinning: Bool = true) -> Event {
+      var fds = (
         pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0),
-        pollfd(fd: self.wake, events: Int16(POLLIN), revents: 0),
-      ]
+        pollfd(fd: self.wake, events: Int16(POLLIN), revents: 0)
+      )
+      return withUnsafeMutablePointer(to: &fds) { pair in
+        pair.withMemoryRebound(to: pollfd.self, capacity: 2) { fds in
+          if spinning && self.spin > .zero {
+            let deadline = ContinuousClock.now + self.spin
+            repeat {
+              if let event = Self.poll(fds, 0) { return event }
+              sched_yield()
+            } while ContinuousClock.now < deadline
+          }
+          while true {
+            if let event = Self.poll(fds, milliseconds) { return event }
+            if milliseconds >= 0 { return .idle }
+          }
+        }
+      }
+    }
+
+    /// One poll of the descriptor and the wake pipe: nil when nothing happened in `timeout`.
+    private static func poll(_ fds: UnsafeMutablePointer<pollfd>, _ timeout: Int32) -> Event? {
       while true {
-        let rc = poll(&fds, 2, milliseconds)
+        let rc = Glibc.poll(fds, 2, timeout)
         if rc < 0 && errno == EINTR { continue }
         if rc < 0 { return .stop }
-        if rc == 0 { return .idle }
+        if rc == 0 { return nil }
         if fds[1].revents != 0 { return .stop }
         if fds[0].revents & Int16(POLLIN) != 0 { return .ready }
         if fds[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return .stop }
@@ -53,9 +77,9 @@ final class PacketLoop: Sendable {
   private let finished = DispatchSemaphore(value: 0)
   private let stopped = Mutex(false)
 
-  /// Starts `body` on a new thread named `name`.
+  /// Starts `body` on a new thread named `name`; its waits spin for up to `spin` first.
   init(
-    name: String, descriptor: Int32, tun: TunDevice? = nil,
+    name: String, descriptor: Int32, tun: TunDevice? = nil, spin: Duration = .zero,
     body: @escaping @Sendable (Stop) -> Void
   ) throws {
     var pair: [Int32] = [-1, -1]
@@ -66,12 +90,10 @@ final class PacketLoop: Sendable {
     self.wakeWriter = pair[1]
     self.tun = tun
     let finished = self.finished
-    let thread = Thread {
-      body(Stop(descriptor: descriptor, wake: wake))
+    startThread(named: name) {
+      body(Stop(descriptor: descriptor, wake: wake, spin: spin))
       finished.signal()
     }
-    thread.name = name
-    thread.start()
   }
 
   /// Tells the loop to stop and waits until it has.

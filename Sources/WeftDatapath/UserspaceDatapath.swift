@@ -22,6 +22,10 @@ public final class UserspaceDatapath: Datapath {
   public let port: UInt16
   /// Applies the isolation ruleset; nil leaves nftables alone.
   public let firewall: (@Sendable (String) throws -> Void)?
+  /// How long a packet thread keeps polling after a burst before it sleeps.
+  public let spin: Duration
+  /// The agent's default for ``spin``, in microseconds.
+  public static let defaultSpinMicroseconds = 50
 
   private struct State: Sendable {
     var engine: UserspaceVTEP?
@@ -32,11 +36,14 @@ public final class UserspaceDatapath: Datapath {
 
   /// Creates a datapath; the sockets open on the first reconcile, on the underlay address.
   public init(
-    netlink: Netlink, port: UInt16 = 4789, firewall: (@Sendable (String) throws -> Void)? = KernelDatapath.nft
+    netlink: Netlink, port: UInt16 = 4789,
+    firewall: (@Sendable (String) throws -> Void)? = KernelDatapath.nft,
+    spin: Duration = .zero
   ) {
     self.netlink = netlink
     self.port = port
     self.firewall = firewall
+    self.spin = spin
   }
 
   /// The TUN offloads tried in order (the last, none, always works).
@@ -55,7 +62,7 @@ public final class UserspaceDatapath: Datapath {
       var report = ReconcileReport()
       try KernelDatapath.enableForwarding()
       if state.engine == nil {
-        state.engine = try UserspaceVTEP(underlay: desired.underlay, port: self.port)
+        state.engine = try UserspaceVTEP(underlay: desired.underlay, port: self.port, spin: self.spin)
         report.changes.append("listen on \(desired.underlay):\(self.port) for VXLAN")
       }
       for n in desired.networks {

@@ -31,10 +31,14 @@ final class UserspaceVTEP: Sendable {
   static let transmitSlots = 16
   /// The most a UDP GSO send may carry: the largest IPv4 UDP payload.
   static let maxGSOBytes = 65_507
+  /// The largest burst (bytes) after which a loop spins before it sleeps.
+  static let spinBurstLimit = 4_096
   /// Segments per UDP GSO send (the kernel's UDP_MAX_SEGMENTS on older kernels).
   static let maxGSOFrames = 64
 
   let port: UInt16
+  /// How long a loop keeps polling after a burst before it sleeps.
+  let spin: Duration
   let receiver: UDPBatchSocket
   let senders: [UDPBatchSocket]
   let counters = VTEPCounterStore()
@@ -45,8 +49,9 @@ final class UserspaceVTEP: Sendable {
   let receiveGRO: Bool
 
   /// Binds the sockets on the underlay address and starts the receive loop.
-  init(underlay: IPAddress, port: UInt16) throws {
+  init(underlay: IPAddress, port: UInt16, spin: Duration = .zero) throws {
     self.port = port
+    self.spin = spin
     self.receiver = try UDPBatchSocket(bind: IPEndpoint(underlay, port), nonBlocking: true)
     self.senders = try (0..<Self.sendSocketCount).map { _ in try UDPBatchSocket(bind: IPEndpoint(underlay, 0))
     }
@@ -56,7 +61,8 @@ final class UserspaceVTEP: Sendable {
     let receiver = self.receiver
     let snapshot = self.snapshot
     let counters = self.counters
-    self.receiveLoop = try PacketLoop(name: "weft-vtep-rx", descriptor: receiver.fileDescriptor) { stop in
+    self.receiveLoop = try PacketLoop(name: "weft-vtep-rx", descriptor: receiver.fileDescriptor, spin: spin) {
+      stop in
       Self.receive(from: receiver, snapshot: snapshot, counters: counters, stop: stop)
     }
   }
@@ -77,7 +83,9 @@ final class UserspaceVTEP: Sendable {
         let snapshot = self.snapshot
         let counters = self.counters
         let port = self.port
-        loops[vni] = try PacketLoop(name: "weft-vtep-tx\(vni)", descriptor: tun.fileDescriptor, tun: tun) {
+        loops[vni] = try PacketLoop(
+          name: "weft-vtep-tx\(vni)", descriptor: tun.fileDescriptor, tun: tun, spin: self.spin
+        ) {
           stop in
           Self.transmit(
             vni: vni, tun: tun, senders: senders, port: port, snapshot: snapshot, counters: counters,
@@ -137,7 +145,9 @@ final class UserspaceVTEP: Sendable {
       }
       batch.count = 0
     }
-    while Self.next(stop, &counts) {
+    var burst = Int.max
+    while Self.next(stop, &counts, lastBurst: burst) {
+      burst = 0
       let view = snapshot.state.withLock { $0 }
       counts.names = view.names
       guard let network = view.table.networks[vni] else {
@@ -153,6 +163,7 @@ final class UserspaceVTEP: Sendable {
           break
         }
         guard let read else { break }
+        burst += read
         guard read >= VTEPCodec.virtioHeaderLength + 20 else {
           counts.tally.dropped(.badInnerPacket, vni: vni, peer: nil)
           continue
@@ -207,11 +218,14 @@ final class UserspaceVTEP: Sendable {
     let batch = DatagramBatch(capacity: batchSize, slotSize: 65_536)
     var counts = LoopCounters(store: counters)
     var coalescer = VTEPCoalescer()
-    while Self.next(stop, &counts) {
+    var burst = Int.max
+    while Self.next(stop, &counts, lastBurst: burst) {
+      burst = 0
       while true {
         let n: Int
         do { n = try socket.receive(into: batch, nonBlocking: true) } catch { break }
         if n == 0 { break }
+        for i in 0..<n { burst += batch.length(i) }
         let view = snapshot.state.withLock { $0 }
         var lookups = Lookups()  // per batch: the view may change between batches
         for i in 0..<n {
@@ -239,10 +253,14 @@ final class UserspaceVTEP: Sendable {
   }
 
   /// Waits for the loop's next burst (true) or its end (false), handing pending counts over when
-  /// the loop falls idle or ends.
-  private static func next(_ stop: PacketLoop.Stop, _ counts: inout LoopCounters) -> Bool {
+  /// the loop falls idle or ends. Only after a small burst (`lastBurst` bytes) does the wait spin
+  /// first: request and response traffic gains from it, while a bulk transfer keeps its loops
+  /// busy anyway and needs the CPU for the other stages of its pipeline.
+  private static func next(_ stop: PacketLoop.Stop, _ counts: inout LoopCounters, lastBurst: Int) -> Bool {
+    var spinning = lastBurst <= spinBurstLimit
     while true {
-      switch stop.wait(milliseconds: counts.pollTimeout) {
+      defer { spinning = false }
+      switch stop.wait(milliseconds: counts.pollTimeout, spinning: spinning) {
       case .ready: return true
       case .idle: counts.merge(force: true)
       case .stop:

@@ -151,9 +151,15 @@ private final class ThreadJob: @unchecked Sendable {
   init(_ run: @escaping () -> Void) { self.run = run }
 }
 
-/// Runs `body` on a fresh OS thread of its own, detached: nobody waits for it.
-func startThread(_ body: @escaping @Sendable () -> Void) {
-  pthread_detach(spawnThread(ThreadJob(body)))
+/// Runs `body` on a fresh OS thread of its own, detached: nobody waits for it. A `name` (at most
+/// 15 bytes are kept) shows in `top -H`, `ps -L` and perf as the thread's command.
+public func startThread(named name: String? = nil, _ body: @escaping @Sendable () -> Void) {
+  pthread_detach(
+    spawnThread(
+      ThreadJob {
+        if let name { _ = weft_set_thread_name(name) }
+        body()
+      }))
 }
 
 /// Runs `body` on a fresh OS thread and waits for its result. Used wherever a thread changes

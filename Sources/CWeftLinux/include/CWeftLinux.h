@@ -61,6 +61,9 @@ int weft_unshare(int flags);
 /// mount(2) and umount2(2).
 int weft_mount(const char *source, const char *target, const char *fstype, unsigned long flags);
 int weft_umount2(const char *target, int flags);
+
+/// Names the calling thread (at most 15 bytes are kept); 0 on success.
+int weft_set_thread_name(const char *name);
 /// gettid(2).
 pid_t weft_gettid(void);
 
