@@ -27,7 +27,7 @@ struct AgentCommand: AsyncParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "Userspace datapath: microseconds a packet thread keeps polling after a small burst before it sleeps (0: sleep at once; default: $WEFT_VTEP_SPIN_US, else \(UserspaceDatapath.defaultSpinMicroseconds)).",
+      "Userspace datapath: microseconds a TUN reader keeps polling after a small burst before it sleeps (0: sleep at once; default: $WEFT_VTEP_SPIN_US, else \(UserspaceDatapath.defaultSpinMicroseconds)).",
       valueName: "us"))
   var vtepSpin: Int?
 

@@ -22,7 +22,7 @@ public final class UserspaceDatapath: Datapath {
   public let port: UInt16
   /// Applies the isolation ruleset; nil leaves nftables alone.
   public let firewall: (@Sendable (String) throws -> Void)?
-  /// How long a packet thread keeps polling after a burst before it sleeps.
+  /// How long a TUN reader keeps polling after a small burst before it sleeps.
   public let spin: Duration
   /// The agent's default for ``spin``, in microseconds.
   public static let defaultSpinMicroseconds = 50
