@@ -30,10 +30,10 @@ final class PacketLoop: Sendable {
     }
 
     /// Blocks until the descriptor is readable, `milliseconds` pass (-1: no limit), or the loop
-    /// is told to stop. With a spin time (and `spinning`) it first polls without blocking, yielding the CPU
-    /// between polls, for up to that long: a packet that comes soon after the last one is then
-    /// picked up without the thread being put to sleep and woken again, which on a virtual
-    /// machine costs tens of microseconds a time.
+    /// is told to stop. With a spin time (and `spinning`) it first polls without blocking,
+    /// yielding the CPU between polls, for up to that long: a packet that comes soon after the
+    /// last one is then picked up without the thread being put to sleep and woken again, which
+    /// on a virtual machine costs tens of microseconds a time.
     func wait(milliseconds: Int32 = -1, spinning: Bool = true) -> Event {
       var fds = (
         pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0),
